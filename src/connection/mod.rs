@@ -1,0 +1,310 @@
+//! The [`Connection`] state machine: RFC 6455 framing, messages, control frames and closing.
+
+mod output;
+mod recv;
+mod send;
+mod timers;
+
+use alloc::boxed::Box;
+use alloc::string::String;
+use core::fmt;
+use core::time::Duration;
+
+use crate::config::{Config, Role};
+use crate::error::Error;
+use crate::random::RandomSource;
+use output::OutputQueue;
+use recv::Reader;
+use send::StreamingSend;
+use timers::Timers;
+
+/// How far the closing handshake (RFC 6455 §7) has come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    /// Messages flow both ways.
+    Open,
+    /// This side sent a close frame and waits for the peer's. Received messages are still
+    /// delivered; nothing but the close may be sent.
+    Closing,
+    /// Both close frames were exchanged, or the connection failed. See
+    /// [`Connection::should_close_transport`] for when to drop the transport.
+    Closed,
+}
+
+/// The smallest spare space [`Connection::read_buf`] lends.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// A WebSocket connection after the opening handshake: a sans-IO state machine.
+///
+/// It never touches a socket or a clock. The caller moves bytes and time in and out:
+///
+/// 1. **Feed**: [`receive`](Self::receive) (or [`read_buf`](Self::read_buf) +
+///    [`commit`](Self::commit)), the `send_*` methods and [`close`](Self::close),
+///    [`handle_timeout`](Self::handle_timeout), [`receive_eof`](Self::receive_eof).
+/// 2. **Drain**: [`poll_event`](Self::poll_event) until it returns `Ok(None)`; then write out
+///    what [`output`](Self::output) / [`output_chunks`](Self::output_chunks) show and report it
+///    with [`consume_output`](Self::consume_output).
+/// 3. **Sleep** until the transport is readable, writable again, or
+///    [`poll_timeout`](Self::poll_timeout) passes.
+///
+/// Reading can create output (an automatic pong, the reply to a close), so drain both sides after
+/// every feed. A driver that follows these steps never loses a pong or a close reply.
+///
+/// ```
+/// use wsproto::{Config, Connection, Event, Role};
+///
+/// let mut server = Connection::new(Role::Server, Config::default());
+/// // A masked text frame "Hello" from a client (RFC 6455 §5.7).
+/// server.receive(&[0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]);
+/// let Some(Event::Text(text)) = server.poll_event()? else { panic!() };
+/// server.send_text(&text)?; // echo it
+/// assert_eq!(server.output(), &[0x81, 0x05, b'H', b'e', b'l', b'l', b'o']);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Connection {
+    role: Role,
+    config: Config,
+    rng: Box<dyn RandomSource + Send>,
+    subprotocol: Option<String>,
+    state: State,
+    reader: Reader,
+    out: OutputQueue,
+    streaming_send: Option<StreamingSend>,
+    /// We wrote a close frame.
+    close_sent: bool,
+    /// The peer's close frame arrived.
+    close_received: bool,
+    /// The connection ended with an error, or the error is waiting to be returned.
+    failed: bool,
+    /// An error to return from the next `poll_event` (timeouts, end of input).
+    pending_error: Option<Error>,
+    /// The transport reached end of input.
+    eof: bool,
+    timers: Timers,
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("role", &self.role)
+            .field("state", &self.state)
+            .field("subprotocol", &self.subprotocol)
+            .field("buffered_input", &self.reader.buffered())
+            .field("buffered_output", &self.out.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    /// A connection for `role` that draws mask keys from the operating system's CSPRNG.
+    #[cfg(feature = "std")]
+    pub fn new(role: Role, config: Config) -> Self {
+        Self::with_random(role, config, crate::random::OsRandom::new())
+    }
+
+    /// A connection that draws mask keys from `rng` (for `no_std` targets and deterministic
+    /// tests). A server never uses it.
+    pub fn with_random(
+        role: Role,
+        config: Config,
+        rng: impl RandomSource + Send + 'static,
+    ) -> Self {
+        Connection {
+            role,
+            reader: Reader::new(),
+            config,
+            rng: Box::new(rng),
+            subprotocol: None,
+            state: State::Open,
+            out: OutputQueue::default(),
+            streaming_send: None,
+            close_sent: false,
+            close_received: false,
+            failed: false,
+            pending_error: None,
+            eof: false,
+            timers: Timers::default(),
+        }
+    }
+
+    /// Records the subprotocol the handshake agreed on (RFC 6455 §1.9). Use when building a
+    /// connection over a stream upgraded elsewhere (HTTP/2 extended CONNECT, RFC 8441; HTTP/3,
+    /// RFC 9220; a web framework's upgrade).
+    pub fn with_subprotocol(mut self, protocol: Option<String>) -> Self {
+        self.subprotocol = protocol;
+        self
+    }
+
+    /// The role this connection plays.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The negotiated subprotocol, if any.
+    pub fn subprotocol(&self) -> Option<&str> {
+        self.subprotocol.as_deref()
+    }
+
+    /// How far the closing handshake has come.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// Whether the caller should now close the transport: the connection is closed, every byte
+    /// of output has been written, and — for a client after a clean close — the server has
+    /// closed its side or the close timeout expired (RFC 6455 §7.1.1: the server closes the TCP
+    /// connection first).
+    pub fn should_close_transport(&self) -> bool {
+        if self.state != State::Closed {
+            return false;
+        }
+        if self.failed || self.eof {
+            return true;
+        }
+        self.out.is_empty() && (self.role == Role::Server || self.timers.close_wait_expired())
+    }
+
+    // ----- input -----
+
+    /// Feeds bytes exactly as they came off the transport; any split is fine.
+    ///
+    /// Bytes are buffered, not parsed: call [`poll_event`](Self::poll_event) to process them.
+    /// After the connection is closed, input is discarded.
+    pub fn receive(&mut self, data: &[u8]) {
+        if self.accepts_input() && !data.is_empty() {
+            self.timers.on_receive();
+            self.reader.push(data);
+        }
+    }
+
+    /// Lends spare buffer space to read the transport into (at least 16 KiB), avoiding the copy
+    /// that [`receive`](Self::receive) makes. Report the bytes filled with [`commit`](Self::commit).
+    pub fn read_buf(&mut self) -> &mut [u8] {
+        self.reader.spare(READ_CHUNK)
+    }
+
+    /// Marks `n` bytes at the start of the last [`read_buf`](Self::read_buf) as received.
+    ///
+    /// `n` larger than the lent space is clamped to it.
+    pub fn commit(&mut self, n: usize) {
+        if self.accepts_input() && n > 0 {
+            self.timers.on_receive();
+            self.reader.commit(n);
+        }
+    }
+
+    /// Reports that the transport reached end of input. Unless the close handshake already
+    /// finished, the next [`poll_event`](Self::poll_event) returns
+    /// [`Error::UnexpectedEof`] (abnormal closure, 1006) once the complete frames before the
+    /// end are delivered.
+    pub fn receive_eof(&mut self) {
+        self.eof = true;
+    }
+
+    fn accepts_input(&self) -> bool {
+        !self.failed && !self.close_received
+    }
+
+    /// Input bytes received but not yet turned into events.
+    pub fn buffered_input(&self) -> usize {
+        self.reader.buffered()
+    }
+
+    // ----- output -----
+
+    /// The oldest contiguous run of bytes waiting to be written (empty when nothing waits).
+    /// After writing some of it, call [`consume_output`](Self::consume_output).
+    pub fn output(&self) -> &[u8] {
+        self.out.first()
+    }
+
+    /// Fills `dst` with every waiting run of output, in order, for a vectored write; returns how
+    /// many slots were filled. Large server payloads given as `Bytes` appear here uncopied.
+    pub fn output_chunks<'a>(&'a self, dst: &mut [&'a [u8]]) -> usize {
+        self.out.chunks(dst)
+    }
+
+    /// Like [`output_chunks`](Self::output_chunks), as `IoSlice`s for `write_vectored`.
+    #[cfg(feature = "std")]
+    pub fn output_io_slices<'a>(&'a self, dst: &mut [std::io::IoSlice<'a>]) -> usize {
+        let mut runs: [&[u8]; 64] = [&[]; 64];
+        let max = dst.len().min(runs.len());
+        let n = self.out.chunks(&mut runs[..max]);
+        for (slot, run) in dst.iter_mut().zip(&runs[..n]) {
+            *slot = std::io::IoSlice::new(run);
+        }
+        n
+    }
+
+    /// Drops the first `n` bytes of output: they were written to the transport.
+    pub fn consume_output(&mut self, n: usize) {
+        self.out.consume(n);
+    }
+
+    /// Takes the oldest run of output as owned bytes (for transports that take ownership, such
+    /// as a channel or an io_uring submission).
+    pub fn take_output(&mut self) -> Option<bytes::Bytes> {
+        self.out.pop()
+    }
+
+    /// How many bytes are waiting to be written (the WebSocket API's `bufferedAmount`).
+    pub fn buffered_output(&self) -> usize {
+        self.out.len()
+    }
+
+    // ----- time -----
+
+    /// When [`handle_timeout`](Self::handle_timeout) should next be called, on the caller's
+    /// clock (a `Duration` since any fixed origin the caller picks), or `None` if no timer runs.
+    ///
+    /// A timer that has just become due to start (keepalive after a pong, the close timeout after
+    /// a close) is reported as `Some(Duration::ZERO)`: it starts at the next `handle_timeout`.
+    pub fn poll_timeout(&self) -> Option<Duration> {
+        self.timers
+            .next_deadline(&self.config, self.timer_context())
+    }
+
+    /// Advances the timers to `now` (same clock as [`poll_timeout`](Self::poll_timeout)): sends a
+    /// keepalive ping when the connection was idle, and fails the connection when a pong or the
+    /// close handshake is overdue (the error comes from the next
+    /// [`poll_event`](Self::poll_event)).
+    pub fn handle_timeout(&mut self, now: Duration) {
+        let ctx = self.timer_context();
+        match self.timers.handle(now, &self.config, ctx) {
+            timers::Action::None => {}
+            timers::Action::SendPing(payload) => {
+                // A ping can only fail to queue when the connection is closing: nothing to do.
+                let _ = self.send_ping(&payload);
+            }
+            timers::Action::Fail(error) => {
+                self.terminate();
+                self.out.clear();
+                self.pending_error = Some(error);
+            }
+        }
+    }
+
+    fn timer_context(&self) -> timers::Context {
+        timers::Context {
+            open: self.state == State::Open && !self.failed,
+            closing: !self.failed && (self.state == State::Closing),
+            client_awaiting_eof: self.role == Role::Client
+                && self.state == State::Closed
+                && !self.failed
+                && !self.eof,
+        }
+    }
+
+    /// Moves to `Closed` for good: no more input is processed, no more events are produced.
+    fn terminate(&mut self) {
+        self.failed = true;
+        self.state = State::Closed;
+        self.streaming_send = None;
+        self.reader.clear();
+    }
+}

@@ -1,0 +1,248 @@
+//! The sending half: frame encoding, masking, automatic fragmentation, streaming and closing.
+
+use bytes::Bytes;
+
+use super::{Connection, State};
+use crate::close::{CloseCode, MAX_CLOSE_REASON};
+use crate::config::Role;
+use crate::error::SendError;
+use crate::frame::{FrameHeader, MAX_HEADER_LEN, OpCode};
+use crate::mask::extend_masked;
+use crate::message::{Message, MessageKind};
+
+/// A message being sent piece by piece.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct StreamingSend {
+    kind: MessageKind,
+}
+
+/// A payload to send: borrowed (copied into the output) or shared (queued as is when large).
+#[derive(Clone)]
+enum Payload<'a> {
+    Borrowed(&'a [u8]),
+    Shared(Bytes),
+}
+
+impl Payload<'_> {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Payload::Borrowed(s) => s,
+            Payload::Shared(b) => b,
+        }
+    }
+
+    fn slice(&self, start: usize, end: usize) -> Payload<'_> {
+        match self {
+            Payload::Borrowed(s) => Payload::Borrowed(&s[start..end]),
+            Payload::Shared(b) => Payload::Shared(b.slice(start..end)),
+        }
+    }
+}
+
+fn opcode_of(kind: MessageKind) -> OpCode {
+    match kind {
+        MessageKind::Text => OpCode::Text,
+        MessageKind::Binary => OpCode::Binary,
+    }
+}
+
+impl Connection {
+    /// Queues a whole message, or a control frame, or a close.
+    ///
+    /// Text and binary payloads given as `Bytes` are queued without a copy when this is a server
+    /// and they are at least [`Config::zero_copy_threshold`](crate::Config::zero_copy_threshold)
+    /// long (a client must copy to mask).
+    pub fn send(&mut self, message: Message) -> Result<(), SendError> {
+        match message {
+            Message::Text(text) => {
+                self.send_data(MessageKind::Text, Payload::Shared(text.into_bytes()))
+            }
+            Message::Binary(data) => self.send_data(MessageKind::Binary, Payload::Shared(data)),
+            Message::Ping(payload) => self.send_ping(&payload),
+            Message::Pong(payload) => self.send_pong(&payload),
+            Message::Close(None) => self.close_without_code(),
+            Message::Close(Some(frame)) => self.close(frame.code, frame.reason.as_str()),
+        }
+    }
+
+    /// Queues a text message.
+    pub fn send_text(&mut self, text: &str) -> Result<(), SendError> {
+        self.send_data(MessageKind::Text, Payload::Borrowed(text.as_bytes()))
+    }
+
+    /// Queues a binary message (copied; use [`send`](Self::send) with `Bytes` to avoid the copy).
+    pub fn send_binary(&mut self, data: &[u8]) -> Result<(), SendError> {
+        self.send_data(MessageKind::Binary, Payload::Borrowed(data))
+    }
+
+    /// Queues the next part of a streamed text message; `fin` ends the message. The first call
+    /// starts the message. Control frames may be sent between parts; whole messages may not.
+    pub fn send_text_fragment(&mut self, text: &str, fin: bool) -> Result<(), SendError> {
+        self.send_fragment(MessageKind::Text, Payload::Borrowed(text.as_bytes()), fin)
+    }
+
+    /// Queues the next part of a streamed binary message; `fin` ends the message.
+    pub fn send_binary_fragment(&mut self, data: &[u8], fin: bool) -> Result<(), SendError> {
+        self.send_fragment(MessageKind::Binary, Payload::Borrowed(data), fin)
+    }
+
+    /// Queues a ping (payload at most 125 bytes).
+    pub fn send_ping(&mut self, payload: &[u8]) -> Result<(), SendError> {
+        self.send_control(OpCode::Ping, payload)
+    }
+
+    /// Queues an unsolicited pong (payload at most 125 bytes); pings are answered automatically
+    /// unless [`Config::auto_pong`](crate::Config::auto_pong) is off.
+    pub fn send_pong(&mut self, payload: &[u8]) -> Result<(), SendError> {
+        self.send_control(OpCode::Pong, payload)
+    }
+
+    /// Starts the closing handshake (RFC 6455 §7.1.2) with a status code and a reason of at most
+    /// 123 bytes. Codes that may not be sent (1004–1006, 1015, undefined ranges) are refused.
+    /// Afterwards received messages are still delivered until the peer's close arrives.
+    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), SendError> {
+        if !code.is_sendable() {
+            return Err(SendError::InvalidCloseCode(code.0));
+        }
+        if reason.len() > MAX_CLOSE_REASON {
+            return Err(SendError::CloseReasonTooLong(reason.len()));
+        }
+        if self.close_sent {
+            return Err(SendError::Closed);
+        }
+        self.write_close(Some((code, reason)));
+        Ok(())
+    }
+
+    /// Starts the closing handshake with an empty close frame (no status code).
+    pub fn close_without_code(&mut self) -> Result<(), SendError> {
+        if self.close_sent {
+            return Err(SendError::Closed);
+        }
+        self.write_close(None);
+        Ok(())
+    }
+
+    fn send_data(&mut self, kind: MessageKind, payload: Payload<'_>) -> Result<(), SendError> {
+        if self.close_sent {
+            return Err(SendError::Closed);
+        }
+        if self.streaming_send.is_some() {
+            return Err(SendError::MessageInProgress);
+        }
+        self.write_message(opcode_of(kind), payload, true);
+        Ok(())
+    }
+
+    fn send_fragment(
+        &mut self,
+        kind: MessageKind,
+        payload: Payload<'_>,
+        fin: bool,
+    ) -> Result<(), SendError> {
+        if self.close_sent {
+            return Err(SendError::Closed);
+        }
+        let opcode = match self.streaming_send {
+            None => opcode_of(kind),
+            Some(s) if s.kind == kind => OpCode::Continuation,
+            Some(_) => return Err(SendError::MessageInProgress),
+        };
+        self.write_message(opcode, payload, fin);
+        self.streaming_send = if fin {
+            None
+        } else {
+            Some(StreamingSend { kind })
+        };
+        Ok(())
+    }
+
+    fn send_control(&mut self, opcode: OpCode, payload: &[u8]) -> Result<(), SendError> {
+        if payload.len() > 125 {
+            return Err(SendError::ControlPayloadTooLong(payload.len()));
+        }
+        if self.close_sent {
+            return Err(SendError::Closed);
+        }
+        self.write_control(opcode, payload);
+        Ok(())
+    }
+
+    /// Writes a close frame and moves the closing state forward.
+    pub(super) fn write_close(&mut self, body: Option<(CloseCode, &str)>) {
+        let mut payload = [0u8; 125];
+        let len = match body {
+            None => 0,
+            Some((code, reason)) => {
+                let reason = &reason.as_bytes()[..reason.len().min(MAX_CLOSE_REASON)];
+                payload[..2].copy_from_slice(&code.0.to_be_bytes());
+                payload[2..2 + reason.len()].copy_from_slice(reason);
+                2 + reason.len()
+            }
+        };
+        self.write_control(OpCode::Close, &payload[..len]);
+        self.close_sent = true;
+        self.streaming_send = None;
+        self.state = if self.close_received {
+            State::Closed
+        } else {
+            State::Closing
+        };
+    }
+
+    pub(super) fn write_control(&mut self, opcode: OpCode, payload: &[u8]) {
+        self.write_frame(opcode, true, Payload::Borrowed(payload));
+    }
+
+    /// Writes a message (or one streamed part of one) as one or more frames, splitting it at
+    /// [`Config::max_send_frame_size`](crate::Config::max_send_frame_size).
+    fn write_message(&mut self, opcode: OpCode, payload: Payload<'_>, fin: bool) {
+        let len = payload.as_slice().len();
+        let max = self.config.max_send_frame_size.unwrap_or(usize::MAX).max(1);
+        if len <= max {
+            self.write_frame(opcode, fin, payload);
+            return;
+        }
+        let mut start = 0;
+        let mut opcode = opcode;
+        while start < len {
+            let end = len.min(start + max);
+            self.write_frame(opcode, fin && end == len, payload.slice(start, end));
+            opcode = OpCode::Continuation;
+            start = end;
+        }
+    }
+
+    fn write_frame(&mut self, opcode: OpCode, fin: bool, payload: Payload<'_>) {
+        let data = payload.as_slice();
+        let mask = match self.role {
+            Role::Client => {
+                let mut key = [0u8; 4];
+                self.rng.fill(&mut key);
+                Some(key)
+            }
+            Role::Server => None,
+        };
+        let header = FrameHeader {
+            fin,
+            rsv: 0,
+            opcode,
+            mask,
+            payload_len: data.len() as u64,
+        };
+        let mut encoded = [0u8; MAX_HEADER_LEN];
+        let header_len = header.encode(&mut encoded);
+        self.out.push_slice(&encoded[..header_len]);
+        match (mask, payload) {
+            (Some(key), payload) => {
+                let data = payload.as_slice();
+                extend_masked(self.out.tail(), data, key, 0);
+                self.out.appended(data.len());
+            }
+            (None, Payload::Shared(bytes)) if bytes.len() >= self.config.zero_copy_threshold => {
+                self.out.push_shared(bytes);
+            }
+            (None, payload) => self.out.push_slice(payload.as_slice()),
+        }
+    }
+}
