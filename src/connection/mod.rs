@@ -81,6 +81,9 @@ pub struct Connection {
     /// The transport reached end of input.
     eof: bool,
     timers: Timers,
+    /// permessage-deflate state, when negotiated.
+    #[cfg(feature = "deflate")]
+    deflate: Option<Box<crate::extensions::deflate::DeflateCodec>>,
 }
 
 impl fmt::Debug for Connection {
@@ -124,7 +127,29 @@ impl Connection {
             pending_error: None,
             eof: false,
             timers: Timers::default(),
+            #[cfg(feature = "deflate")]
+            deflate: None,
         }
+    }
+
+    /// Turns on permessage-deflate (RFC 7692) with the parameters the handshake agreed on.
+    /// Compressed messages are then accepted (RSV1 on their first frame) and messages of at least
+    /// [`DeflateParams::compress_threshold`](crate::extensions::deflate::DeflateParams) bytes are
+    /// sent compressed.
+    #[cfg(feature = "deflate")]
+    pub fn with_deflate(mut self, params: &crate::extensions::deflate::DeflateParams) -> Self {
+        self.deflate = Some(Box::new(crate::extensions::deflate::DeflateCodec::new(
+            params, self.role,
+        )));
+        self
+    }
+
+    /// Whether permessage-deflate is in use.
+    pub fn deflate_enabled(&self) -> bool {
+        #[cfg(feature = "deflate")]
+        return self.deflate.is_some();
+        #[cfg(not(feature = "deflate"))]
+        false
     }
 
     /// Records the subprotocol the handshake agreed on (RFC 6455 §1.9). Use when building a
