@@ -18,6 +18,8 @@ pub mod connection;
 mod error;
 pub mod extensions;
 pub mod frame;
+#[cfg(any(feature = "blocking", feature = "tokio"))]
+pub mod io;
 mod mask;
 mod message;
 mod random;
