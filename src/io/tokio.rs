@@ -401,7 +401,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocketStream<S> {
 /// Locks the shared state. A panic in another half while it held the lock leaves the
 /// connection in a state that is still memory-safe to use; carry on.
 fn lock<S>(shared: &Mutex<Inner<S>>) -> MutexGuard<'_, Inner<S>> {
-    shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    shared
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The reading half of a split [`WebSocketStream`]: a [`Stream`] of messages.

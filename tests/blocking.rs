@@ -1,0 +1,373 @@
+//! The blocking driver over real loopback sockets.
+#![cfg(feature = "blocking")]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::thread;
+use std::time::Duration;
+
+use common::{frame, pattern, tcp_pair, within_limit};
+use wsproto::io::Error;
+use wsproto::io::blocking::WebSocket;
+use wsproto::{Bytes, CloseCode, CloseFrame, Config, Connection, Message, Role, State};
+
+/// A client and a server driver over a loopback pair, the handshake taken as done.
+fn ws_pair(config: Config) -> (WebSocket<TcpStream>, WebSocket<TcpStream>) {
+    let (c, s) = tcp_pair();
+    (
+        WebSocket::from_connection(c, Connection::new(Role::Client, config.clone())),
+        WebSocket::from_connection(s, Connection::new(Role::Server, config)),
+    )
+}
+
+/// Echoes every data message until the connection ends; returns how it ended.
+fn echo(ws: &mut WebSocket<TcpStream>) -> Error {
+    loop {
+        match ws.read() {
+            Ok(msg @ (Message::Text(_) | Message::Binary(_))) => ws.send(msg).unwrap(),
+            Ok(_) => {}
+            Err(e) => return e,
+        }
+    }
+}
+
+#[test]
+fn messages_round_trip_and_client_closes() {
+    within_limit(|| {
+        let (mut client, mut server) = ws_pair(Config::default());
+        let server = thread::spawn(move || {
+            let end = echo(&mut server);
+            (end, server.connection().state())
+        });
+        client.send(Message::text("hello")).unwrap();
+        assert_eq!(client.read().unwrap(), Message::text("hello"));
+        client.send(Message::text("")).unwrap();
+        assert_eq!(client.read().unwrap(), Message::text(""));
+        client.send(Message::text("κόσμε 🌍")).unwrap();
+        assert_eq!(client.read().unwrap(), Message::text("κόσμε 🌍"));
+        client.send(Message::binary(vec![0u8, 1, 2, 255])).unwrap();
+        assert_eq!(
+            client.read().unwrap(),
+            Message::binary(vec![0u8, 1, 2, 255])
+        );
+        client
+            .send(Message::Ping(Bytes::from_static(b"p")))
+            .unwrap();
+        assert_eq!(
+            client.read().unwrap(),
+            Message::Pong(Bytes::from_static(b"p"))
+        );
+
+        client.close(CloseCode::NORMAL, "bye").unwrap();
+        assert_eq!(client.connection().state(), State::Closing);
+        // The server echoes the code; the reason is not echoed.
+        assert_eq!(
+            client.read().unwrap(),
+            Message::Close(Some(CloseFrame::new(CloseCode::NORMAL, "")))
+        );
+        // The server closes TCP first; then the client is done.
+        assert!(matches!(client.read(), Err(Error::Closed)));
+        assert!(matches!(client.read(), Err(Error::Closed)));
+        let (end, state) = server.join().unwrap();
+        assert!(matches!(end, Error::Closed), "{end:?}");
+        assert_eq!(state, State::Closed);
+    });
+}
+
+#[test]
+fn server_initiates_close() {
+    within_limit(|| {
+        let (mut client, mut server) = ws_pair(Config::default());
+        let server = thread::spawn(move || {
+            server.send(Message::text("last words")).unwrap();
+            server
+                .close(CloseCode::GOING_AWAY, "shutting down")
+                .unwrap();
+            // Nothing more may be sent.
+            assert!(matches!(
+                server.send(Message::text("late")),
+                Err(Error::Send(wsproto::SendError::Closed))
+            ));
+            let reply = server.read().unwrap();
+            let end = server.read();
+            (reply, end)
+        });
+        assert_eq!(client.read().unwrap(), Message::text("last words"));
+        assert_eq!(
+            client.read().unwrap(),
+            Message::Close(Some(CloseFrame::new(
+                CloseCode::GOING_AWAY,
+                "shutting down"
+            )))
+        );
+        assert!(matches!(client.read(), Err(Error::Closed)));
+        let (reply, end) = server.join().unwrap();
+        assert_eq!(
+            reply,
+            Message::Close(Some(CloseFrame::new(CloseCode::GOING_AWAY, "")))
+        );
+        assert!(matches!(end, Err(Error::Closed)));
+    });
+}
+
+#[test]
+fn sixteen_mib_message() {
+    within_limit(|| {
+        let (mut client, mut server) = ws_pair(Config::default());
+        let server = thread::spawn(move || echo(&mut server));
+        let big = pattern(7, 16 << 20);
+        client.send(Message::binary(big.clone())).unwrap();
+        match client.read().unwrap() {
+            Message::Binary(data) => assert!(data == big, "echo differs"),
+            other => panic!("{other:?}"),
+        }
+        let text = "a".repeat(16 << 20);
+        client.send(Message::text(text.as_str())).unwrap();
+        match client.read().unwrap() {
+            Message::Text(data) => assert!(data == text.as_str(), "echo differs"),
+            other => panic!("{other:?}"),
+        }
+        client.close(CloseCode::NORMAL, "").unwrap();
+        assert!(matches!(client.read(), Ok(Message::Close(_))));
+        assert!(matches!(client.read(), Err(Error::Closed)));
+        assert!(matches!(server.join().unwrap(), Error::Closed));
+    });
+}
+
+#[test]
+fn peer_dropping_tcp_mid_frame_is_an_error() {
+    within_limit(|| {
+        let (mut raw, s) = tcp_pair();
+        let mut server =
+            WebSocket::from_connection(s, Connection::new(Role::Server, Config::default()));
+        // One whole message, then half of a 1000-byte frame, then the connection drops.
+        raw.write_all(&frame(0x1, true, b"whole", true)).unwrap();
+        let partial = frame(0x2, true, &[9u8; 1000], true);
+        raw.write_all(&partial[..500]).unwrap();
+        drop(raw);
+        assert_eq!(server.read().unwrap(), Message::text("whole"));
+        match server.read() {
+            Err(Error::Connection(wsproto::Error::UnexpectedEof)) => {}
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(server.read(), Err(Error::Closed)));
+    });
+}
+
+#[test]
+fn peer_resetting_tcp_mid_frame_is_an_error() {
+    within_limit(|| {
+        let (mut raw, s) = tcp_pair();
+        let mut server =
+            WebSocket::from_connection(s, Connection::new(Role::Server, Config::default()));
+        // The peer leaves what the server sent unread, so closing it resets the connection.
+        server.send(Message::text("never read")).unwrap();
+        raw.write_all(&frame(0x2, true, &[1u8; 100], true)[..50])
+            .unwrap();
+        let reader = thread::spawn(move || server.read());
+        drop(raw);
+        match reader.join().unwrap() {
+            Err(Error::Connection(wsproto::Error::UnexpectedEof)) | Err(Error::Io(_)) => {}
+            other => panic!("{other:?}"),
+        }
+    });
+}
+
+#[test]
+fn data_before_a_protocol_error_is_delivered_then_the_close_frame_is_written() {
+    within_limit(|| {
+        let (mut raw, s) = tcp_pair();
+        let mut server =
+            WebSocket::from_connection(s, Connection::new(Role::Server, Config::default()));
+        let mut bytes = frame(0x1, true, b"first", true);
+        bytes.extend(frame(0x1, true, b"second", true));
+        bytes.extend(frame(0x1, true, &[0xff, 0xfe], true)); // invalid UTF-8
+        raw.write_all(&bytes).unwrap();
+        // The server echoes each message as it reads it.
+        let end = echo(&mut server);
+        assert!(
+            matches!(
+                end,
+                Error::Connection(wsproto::Error::Protocol(
+                    wsproto::ProtocolError::InvalidUtf8
+                ))
+            ),
+            "{end:?}"
+        );
+        assert!(matches!(server.read(), Err(Error::Closed)));
+        drop(server); // closes TCP
+        let mut got = Vec::new();
+        raw.read_to_end(&mut got).unwrap();
+        let mut expected = frame(0x1, true, b"first", false);
+        expected.extend(frame(0x1, true, b"second", false));
+        assert_eq!(&got[..expected.len()], &expected[..], "echoes come first");
+        let close = &got[expected.len()..];
+        assert_eq!(close[0], 0x88);
+        assert_eq!(&close[2..4], &1007u16.to_be_bytes());
+    });
+}
+
+#[test]
+fn keepalive_times_out_against_a_silent_peer() {
+    within_limit(|| {
+        let (mut raw, s) = tcp_pair();
+        let config = Config::default()
+            .keepalive(Some(Duration::from_millis(50)), Duration::from_millis(100));
+        let mut server = WebSocket::from_connection(s, Connection::new(Role::Server, config));
+        // The peer never answers: the read must not block forever.
+        match server.read() {
+            Err(Error::Connection(wsproto::Error::KeepaliveTimeout)) => {}
+            other => panic!("{other:?}"),
+        }
+        // The keepalive ping went out before the timeout.
+        let mut buf = [0u8; 64];
+        let n = raw.read(&mut buf).unwrap();
+        assert!(n >= 2 && buf[0] == 0x89, "{:?}", &buf[..n]);
+    });
+}
+
+#[test]
+fn keepalive_pings_are_answered_and_the_connection_stays_up() {
+    within_limit(|| {
+        let config =
+            Config::default().keepalive(Some(Duration::from_millis(20)), Duration::from_secs(5));
+        let (mut client, mut server) = ws_pair(config);
+        let server = thread::spawn(move || {
+            // Keep reading for a while: pongs from the client arrive as events.
+            let mut pongs = 0;
+            while pongs < 3 {
+                match server.read().unwrap() {
+                    Message::Pong(_) => pongs += 1,
+                    Message::Ping(_) => {}
+                    other => panic!("{other:?}"),
+                }
+            }
+            server.send(Message::text("done")).unwrap();
+            echo(&mut server)
+        });
+        // The client answers pings as it reads; its own keepalive pings are answered too.
+        loop {
+            match client.read().unwrap() {
+                Message::Text(t) if t == "done" => break,
+                Message::Ping(_) | Message::Pong(_) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        client.close(CloseCode::NORMAL, "").unwrap();
+        loop {
+            match client.read() {
+                Ok(_) => {}
+                Err(Error::Closed) => break,
+                Err(e) => panic!("{e:?}"),
+            }
+        }
+        assert!(matches!(server.join().unwrap(), Error::Closed));
+    });
+}
+
+#[test]
+fn close_timeout_ends_a_close_the_peer_never_answers() {
+    within_limit(|| {
+        let (_raw, s) = tcp_pair();
+        let config = Config::default().close_timeout(Some(Duration::from_millis(100)));
+        let mut server = WebSocket::from_connection(s, Connection::new(Role::Server, config));
+        server.close(CloseCode::NORMAL, "").unwrap();
+        match server.read() {
+            Err(Error::Connection(wsproto::Error::CloseTimeout)) => {}
+            other => panic!("{other:?}"),
+        }
+    });
+}
+
+#[test]
+fn slow_reader_buffers_then_receives_everything() {
+    within_limit(|| {
+        let (client, mut server) = ws_pair(Config::default());
+        // 32 MiB in 1 MiB messages: far more than the socket buffers hold.
+        let count = 32;
+        server.get_mut().set_nonblocking(true).unwrap();
+        for i in 0..count {
+            server.queue(Message::binary(pattern(i, 1 << 20))).unwrap();
+        }
+        assert_eq!(server.buffered_amount(), count as usize * ((1 << 20) + 10));
+        // The peer reads nothing: the write stops short and the rest stays queued.
+        match server.flush() {
+            Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            other => panic!("{other:?}"),
+        }
+        let waiting = server.buffered_amount();
+        assert!(waiting > 0 && waiting < count as usize * ((1 << 20) + 10));
+        // More messages can still be queued behind.
+        server.queue(Message::text("tail")).unwrap();
+        assert_eq!(server.buffered_amount(), waiting + 6);
+
+        // Now the peer reads: everything arrives, in order.
+        let reader = thread::spawn(move || {
+            let mut client = client;
+            for i in 0..count {
+                match client.read().unwrap() {
+                    Message::Binary(data) => assert!(data == pattern(i, 1 << 20), "message {i}"),
+                    other => panic!("{other:?}"),
+                }
+            }
+            assert_eq!(client.read().unwrap(), Message::text("tail"));
+        });
+        server.get_mut().set_nonblocking(false).unwrap();
+        server.flush().unwrap();
+        assert_eq!(server.buffered_amount(), 0);
+        reader.join().unwrap();
+    });
+}
+
+#[test]
+fn many_concurrent_connections() {
+    within_limit(|| {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let n = 200;
+        let server = thread::spawn(move || {
+            let mut handles = Vec::new();
+            for _ in 0..n {
+                let (s, _) = listener.accept().unwrap();
+                handles.push(thread::spawn(move || {
+                    let mut ws = WebSocket::from_connection(
+                        s,
+                        Connection::new(Role::Server, Config::default()),
+                    );
+                    echo(&mut ws)
+                }));
+            }
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .collect::<Vec<_>>()
+        });
+        let clients: Vec<_> = (0..n)
+            .map(|i| {
+                thread::spawn(move || {
+                    let s = TcpStream::connect(addr).unwrap();
+                    let mut ws = WebSocket::from_connection(
+                        s,
+                        Connection::new(Role::Client, Config::default()),
+                    );
+                    for j in 0..10u32 {
+                        let msg = Message::binary(pattern(i * 100 + j, 100 + j as usize * 50));
+                        ws.send(msg.clone()).unwrap();
+                        assert_eq!(ws.read().unwrap(), msg);
+                    }
+                    ws.close(CloseCode::NORMAL, "").unwrap();
+                    assert!(matches!(ws.read(), Ok(Message::Close(_))));
+                    assert!(matches!(ws.read(), Err(Error::Closed)));
+                })
+            })
+            .collect();
+        for c in clients {
+            c.join().unwrap();
+        }
+        for end in server.join().unwrap() {
+            assert!(matches!(end, Error::Closed), "{end:?}");
+        }
+    });
+}
