@@ -17,6 +17,7 @@ mod config;
 pub mod connection;
 mod error;
 pub mod frame;
+pub mod handshake;
 mod mask;
 mod message;
 mod random;
@@ -27,6 +28,9 @@ pub use close::{CloseCode, CloseFrame, MAX_CLOSE_REASON};
 pub use config::{CloseReply, Config, Role};
 pub use connection::{Connection, State};
 pub use error::{Error, ProtocolError, SendError};
+pub use handshake::{
+    ClientHandshake, ClientOutcome, ClientRequest, HandshakeError, ServerHandshake,
+};
 pub use message::{Event, Message, MessageKind, Utf8Bytes};
 #[cfg(feature = "std")]
 pub use random::OsRandom;
