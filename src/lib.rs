@@ -18,6 +18,7 @@ pub mod connection;
 mod error;
 pub mod extensions;
 pub mod frame;
+pub mod handshake;
 #[cfg(any(feature = "blocking", feature = "tokio"))]
 pub mod io;
 mod mask;
@@ -30,6 +31,9 @@ pub use close::{CloseCode, CloseFrame, MAX_CLOSE_REASON};
 pub use config::{CloseReply, Config, Role};
 pub use connection::{Connection, State};
 pub use error::{Error, ProtocolError, SendError};
+pub use handshake::{
+    ClientHandshake, ClientOutcome, ClientRequest, HandshakeError, ServerHandshake,
+};
 pub use message::{Event, Message, MessageKind, Utf8Bytes};
 #[cfg(feature = "std")]
 pub use random::OsRandom;
