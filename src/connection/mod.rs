@@ -181,17 +181,20 @@ impl Connection {
     }
 
     /// Whether the caller should now close the transport: the connection is closed, every byte
-    /// of output has been written, and — for a client after a clean close — the server has
-    /// closed its side or the close timeout expired (RFC 6455 §7.1.1: the server closes the TCP
-    /// connection first).
+    /// of output has been written (including the close frame of a failed connection), and — for
+    /// a client after a clean close — the server has closed its side or the close timeout
+    /// expired (RFC 6455 §7.1.1: the server closes the TCP connection first). Always true after
+    /// [`receive_eof`](Self::receive_eof) once closed.
     pub fn should_close_transport(&self) -> bool {
         if self.state != State::Closed {
             return false;
         }
-        if self.failed || self.eof {
+        if self.eof {
+            // The transport is gone already.
             return true;
         }
-        self.out.is_empty() && (self.role == Role::Server || self.timers.close_wait_expired())
+        // After a failure the close frame still has to go out; a timeout cleared the output.
+        self.out.is_empty() && (self.failed || self.role == Role::Server || self.timers.close_wait_expired())
     }
 
     // ----- input -----
