@@ -12,9 +12,13 @@ use std::io::{self, IoSlice, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use super::{Error, event_to_message, read_timeout_for};
+use super::{
+    Error, Options, Rejection, ServerAnswer, client_handshake, client_outcome, event_to_message,
+    read_timeout_for, server_answer, server_handshake, tcp_target, time_left,
+};
 use crate::close::CloseCode;
 use crate::connection::Connection;
+use crate::handshake::{AcceptOptions, ClientRequest, HandshakeError, Request, Response};
 use crate::message::{Event, Message};
 
 /// A stream the blocking driver can run over: [`Read`] + [`Write`], plus (optionally) a way to
@@ -97,7 +101,123 @@ impl<S: std::fmt::Debug> std::fmt::Debug for WebSocket<S> {
     }
 }
 
+impl WebSocket<TcpStream> {
+    /// Connects to a `ws://` URL over TCP and runs the client handshake.
+    ///
+    /// `wss://` fails with [`Error::TlsRequired`]: connect a TLS stream yourself and use
+    /// [`client`](Self::client). Returns the server's `101` response too (subprotocol,
+    /// extensions, cookies).
+    pub fn connect(url: &str) -> Result<(Self, Response), Error> {
+        Self::connect_with_options(url, &Options::default())
+    }
+
+    /// [`connect`](Self::connect) with [`Options`].
+    pub fn connect_with_options(url: &str, options: &Options) -> Result<(Self, Response), Error> {
+        let (url, host, port) = tcp_target(url)?;
+        let stream = TcpStream::connect((host.as_str(), port)).map_err(Error::Io)?;
+        // Small frames (pongs, close replies, interactive messages) go out at once.
+        stream.set_nodelay(true).map_err(Error::Io)?;
+        Self::client_with_options(stream, ClientRequest::from_ws_url(url), options)
+    }
+}
+
 impl<S: Transport> WebSocket<S> {
+    /// Runs the client handshake for `request` over a connected `stream` (TCP, TLS, a Unix
+    /// socket, …).
+    pub fn client(stream: S, request: ClientRequest) -> Result<(Self, Response), Error> {
+        Self::client_with_options(stream, request, &Options::default())
+    }
+
+    /// [`client`](Self::client) with [`Options`].
+    pub fn client_with_options(
+        mut stream: S,
+        request: ClientRequest,
+        options: &Options,
+    ) -> Result<(Self, Response), Error> {
+        let deadline = options.handshake_timeout.map(|t| Instant::now() + t);
+        let mut handshake = client_handshake(request, options)?;
+        stream
+            .write_all(handshake.request_bytes())
+            .and_then(|()| stream.flush())
+            .map_err(Error::Io)?;
+        let mut buf = [0u8; 4096];
+        let (conn, response) = loop {
+            let n = handshake_read(&mut stream, &mut buf, deadline)?;
+            let outcome = if n == 0 {
+                handshake.receive_eof()?
+            } else {
+                handshake.receive(&buf[..n])?
+            };
+            if let Some(done) = client_outcome(outcome, options)? {
+                break done;
+            }
+        };
+        let mut ws = WebSocket::from_connection(stream, conn);
+        ws.reset_read_timeout()?;
+        Ok((ws, response))
+    }
+
+    /// Runs the server handshake over an accepted `stream` and accepts any valid WebSocket
+    /// request (no subprotocol; permessage-deflate when the feature is on).
+    ///
+    /// A request that is not a valid upgrade is answered with the matching HTTP error (`400`,
+    /// `405`, `426`, `431`) and returned as [`Error::Handshake`].
+    pub fn accept(stream: S) -> Result<Self, Error> {
+        Self::accept_with(stream, |_| Ok(AcceptOptions::new()))
+    }
+
+    /// Runs the server handshake, letting `decide` look at the request (path, `Origin`,
+    /// cookies, offered subprotocols) and accept it with [`AcceptOptions`] or refuse it with a
+    /// [`Rejection`] (then sent, and returned as [`Error::Rejected`]).
+    pub fn accept_with<F>(stream: S, decide: F) -> Result<Self, Error>
+    where
+        F: FnOnce(&Request) -> Result<AcceptOptions, Rejection>,
+    {
+        Self::accept_with_options(stream, &Options::default(), decide)
+    }
+
+    /// [`accept_with`](Self::accept_with) with [`Options`].
+    pub fn accept_with_options<F>(mut stream: S, options: &Options, decide: F) -> Result<Self, Error>
+    where
+        F: FnOnce(&Request) -> Result<AcceptOptions, Rejection>,
+    {
+        let deadline = options.handshake_timeout.map(|t| Instant::now() + t);
+        let mut handshake = server_handshake(options);
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = handshake_read(&mut stream, &mut buf, deadline)?;
+            if n == 0 {
+                return Err(Error::Handshake(HandshakeError::UnexpectedEof));
+            }
+            match handshake.receive(&buf[..n]) {
+                Ok(None) => {}
+                Ok(Some(_)) => break,
+                Err(e) => {
+                    if let Some(response) = e.response() {
+                        // Best effort: the client may already be gone.
+                        let _ = stream.write_all(&response).and_then(|()| stream.flush());
+                    }
+                    return Err(Error::Handshake(e));
+                }
+            }
+        }
+        match server_answer(&mut handshake, options, decide) {
+            ServerAnswer::Accept(response, conn) => {
+                stream
+                    .write_all(&response)
+                    .and_then(|()| stream.flush())
+                    .map_err(Error::Io)?;
+                let mut ws = WebSocket::from_connection(stream, conn);
+                ws.reset_read_timeout()?;
+                Ok(ws)
+            }
+            ServerAnswer::Refuse(response, error) => {
+                let _ = stream.write_all(&response).and_then(|()| stream.flush());
+                Err(error)
+            }
+        }
+    }
+
     /// Runs `conn` over `stream`, whose opening handshake is already done (by this crate's
     /// handshake types or elsewhere). Bytes that followed the handshake must already be in
     /// `conn`.
@@ -220,6 +340,13 @@ impl<S: Transport> WebSocket<S> {
         (self.stream, self.conn)
     }
 
+    /// Clears a read timeout the handshake may have left on the stream.
+    fn reset_read_timeout(&mut self) -> Result<(), Error> {
+        self.stream.set_read_timeout(None).map_err(Error::Io)?;
+        self.timeout_set = false;
+        Ok(())
+    }
+
     /// The connection's clock: time since this driver was created.
     fn now(&self) -> Duration {
         self.origin.elapsed()
@@ -263,5 +390,29 @@ impl<S: Transport> WebSocket<S> {
             self.conn.handle_timeout(now);
         }
         Ok(())
+    }
+}
+
+/// One read during the handshake, bounded by `deadline` when the stream supports it.
+fn handshake_read<S: Transport>(
+    stream: &mut S,
+    buf: &mut [u8],
+    deadline: Option<Instant>,
+) -> Result<usize, Error> {
+    loop {
+        let left = time_left(deadline)?;
+        stream.set_read_timeout(left).map_err(Error::Io)?;
+        match stream.read(buf) {
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            // A read timeout: `time_left` reports it once the deadline has passed.
+            Err(e)
+                if deadline.is_some()
+                    && matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) => {}
+            Err(e) => return Err(Error::Io(e)),
+        }
     }
 }

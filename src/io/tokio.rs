@@ -18,14 +18,19 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker, ready};
 
-use ::tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use ::tokio::net::TcpStream;
 use ::tokio::time::{Instant, Sleep};
 use futures_core::Stream;
 use futures_sink::Sink;
 
-use super::{Error, event_to_message};
+use super::{
+    Error, Options, Rejection, ServerAnswer, client_handshake, client_outcome, event_to_message,
+    handshake_timed_out, server_answer, server_handshake, tcp_target,
+};
 use crate::close::CloseCode;
 use crate::connection::Connection;
+use crate::handshake::{AcceptOptions, ClientRequest, HandshakeError, Request, Response};
 use crate::message::{Event, Message};
 
 /// The most slices handed to one vectored write.
@@ -260,7 +265,149 @@ impl<S> std::fmt::Debug for WebSocketStream<S> {
     }
 }
 
+impl WebSocketStream<TcpStream> {
+    /// Connects to a `ws://` URL over TCP and runs the client handshake.
+    ///
+    /// `wss://` fails with [`Error::TlsRequired`]: connect a TLS stream yourself and use
+    /// [`client`](Self::client). Returns the server's `101` response too.
+    pub async fn connect(url: &str) -> Result<(Self, Response), Error> {
+        Self::connect_with_options(url, &Options::default()).await
+    }
+
+    /// [`connect`](Self::connect) with [`Options`].
+    pub async fn connect_with_options(
+        url: &str,
+        options: &Options,
+    ) -> Result<(Self, Response), Error> {
+        let (url, host, port) = tcp_target(url)?;
+        let connect = async {
+            let stream = TcpStream::connect((host.as_str(), port)).await?;
+            // Small frames (pongs, close replies, interactive messages) go out at once.
+            stream.set_nodelay(true)?;
+            Ok::<_, io::Error>(stream)
+        };
+        let stream = with_timeout(options, async { connect.await.map_err(Error::Io) }).await?;
+        Self::client_with_options(stream, ClientRequest::from_ws_url(url), options).await
+    }
+}
+
+/// Runs `future` within the handshake timeout.
+async fn with_timeout<T>(
+    options: &Options,
+    future: impl Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    match options.handshake_timeout {
+        Some(limit) => ::tokio::time::timeout(limit, future)
+            .await
+            .unwrap_or_else(|_| Err(handshake_timed_out())),
+        None => future.await,
+    }
+}
+
 impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
+    /// Runs the client handshake for `request` over a connected `stream` (TCP, TLS, …).
+    pub async fn client(stream: S, request: ClientRequest) -> Result<(Self, Response), Error> {
+        Self::client_with_options(stream, request, &Options::default()).await
+    }
+
+    /// [`client`](Self::client) with [`Options`].
+    pub async fn client_with_options(
+        mut stream: S,
+        request: ClientRequest,
+        options: &Options,
+    ) -> Result<(Self, Response), Error> {
+        let mut handshake = client_handshake(request, options)?;
+        let (conn, response) = with_timeout(options, async {
+            stream.write_all(handshake.request_bytes()).await?;
+            stream.flush().await?;
+            let mut buf = [0u8; 4096];
+            loop {
+                let n = stream.read(&mut buf).await?;
+                let outcome = if n == 0 {
+                    handshake.receive_eof()?
+                } else {
+                    handshake.receive(&buf[..n])?
+                };
+                if let Some(done) = client_outcome(outcome, options)? {
+                    return Ok(done);
+                }
+            }
+        })
+        .await?;
+        Ok((WebSocketStream::from_connection(stream, conn), response))
+    }
+
+    /// Runs the server handshake over an accepted `stream` and accepts any valid WebSocket
+    /// request (no subprotocol; permessage-deflate when the feature is on).
+    ///
+    /// A request that is not a valid upgrade is answered with the matching HTTP error (`400`,
+    /// `405`, `426`, `431`) and returned as [`Error::Handshake`].
+    pub async fn accept(stream: S) -> Result<Self, Error> {
+        Self::accept_with(stream, |_| Ok(AcceptOptions::new())).await
+    }
+
+    /// Runs the server handshake, letting `decide` look at the request (path, `Origin`,
+    /// cookies, offered subprotocols) and accept it with [`AcceptOptions`] or refuse it with a
+    /// [`Rejection`] (then sent, and returned as [`Error::Rejected`]).
+    pub async fn accept_with<F>(stream: S, decide: F) -> Result<Self, Error>
+    where
+        F: FnOnce(&Request) -> Result<AcceptOptions, Rejection>,
+    {
+        Self::accept_with_options(stream, &Options::default(), decide).await
+    }
+
+    /// [`accept_with`](Self::accept_with) with [`Options`].
+    pub async fn accept_with_options<F>(
+        mut stream: S,
+        options: &Options,
+        decide: F,
+    ) -> Result<Self, Error>
+    where
+        F: FnOnce(&Request) -> Result<AcceptOptions, Rejection>,
+    {
+        let mut handshake = server_handshake(options);
+        with_timeout(options, async {
+            let mut buf = [0u8; 4096];
+            loop {
+                let n = stream.read(&mut buf).await?;
+                if n == 0 {
+                    return Err(Error::Handshake(HandshakeError::UnexpectedEof));
+                }
+                match handshake.receive(&buf[..n]) {
+                    Ok(None) => {}
+                    Ok(Some(_)) => return Ok(()),
+                    Err(e) => {
+                        if let Some(response) = e.response() {
+                            // Best effort: the client may already be gone.
+                            let _ = stream.write_all(&response).await;
+                            let _ = stream.flush().await;
+                        }
+                        return Err(Error::Handshake(e));
+                    }
+                }
+            }
+        })
+        .await?;
+        match server_answer(&mut handshake, options, decide) {
+            ServerAnswer::Accept(response, conn) => {
+                with_timeout(options, async {
+                    stream.write_all(&response).await?;
+                    stream.flush().await.map_err(Error::Io)
+                })
+                .await?;
+                Ok(WebSocketStream::from_connection(stream, conn))
+            }
+            ServerAnswer::Refuse(response, error) => {
+                let _ = with_timeout(options, async {
+                    stream.write_all(&response).await?;
+                    stream.flush().await.map_err(Error::Io)
+                })
+                .await;
+                Err(error)
+            }
+        }
+    }
+
     /// Runs `conn` over `stream`, whose opening handshake is already done (by this crate's
     /// handshake types or elsewhere). Bytes that followed the handshake must already be in
     /// `conn`.
