@@ -177,7 +177,11 @@ impl<S: Transport> WebSocket<S> {
     }
 
     /// [`accept_with`](Self::accept_with) with [`Options`].
-    pub fn accept_with_options<F>(mut stream: S, options: &Options, decide: F) -> Result<Self, Error>
+    pub fn accept_with_options<F>(
+        mut stream: S,
+        options: &Options,
+        decide: F,
+    ) -> Result<Self, Error>
     where
         F: FnOnce(&Request) -> Result<AcceptOptions, Rejection>,
     {

@@ -35,8 +35,8 @@ use crate::connection::Connection;
 #[cfg(feature = "deflate")]
 use crate::extensions::deflate::DeflateConfig;
 use crate::handshake::{
-    AcceptOptions, ClientHandshake, ClientOutcome, ClientRequest, HandshakeError,
-    HandshakeLimits, Headers, Request, Response, ServerHandshake,
+    AcceptOptions, ClientHandshake, ClientOutcome, ClientRequest, HandshakeError, HandshakeLimits,
+    Headers, Request, Response, ServerHandshake,
 };
 use crate::message::{Event, Message};
 
@@ -306,13 +306,14 @@ fn client_outcome(
             #[cfg(feature = "deflate")]
             let connection = match (&options.deflate, deflate_element(response.extensions())) {
                 (Some(deflate), Some(element)) => {
-                    let params = deflate
-                        .accept_response(extension_params(element))
-                        .map_err(|_| {
-                            HandshakeError::InvalidExtensions(
-                                "unacceptable permessage-deflate response",
-                            )
-                        })?;
+                    let params =
+                        deflate
+                            .accept_response(extension_params(element))
+                            .map_err(|_| {
+                                HandshakeError::InvalidExtensions(
+                                    "unacceptable permessage-deflate response",
+                                )
+                            })?;
                     connection.with_deflate(&params)
                 }
                 _ => connection,
@@ -323,10 +324,13 @@ fn client_outcome(
 }
 
 #[cfg(feature = "deflate")]
-fn deflate_element(extensions: &[crate::handshake::Extension]) -> Option<&crate::handshake::Extension> {
-    extensions
-        .iter()
-        .find(|e| e.name.eq_ignore_ascii_case(crate::extensions::deflate::EXTENSION_NAME))
+fn deflate_element(
+    extensions: &[crate::handshake::Extension],
+) -> Option<&crate::handshake::Extension> {
+    extensions.iter().find(|e| {
+        e.name
+            .eq_ignore_ascii_case(crate::extensions::deflate::EXTENSION_NAME)
+    })
 }
 
 #[cfg(feature = "deflate")]
@@ -368,7 +372,10 @@ where
         request
             .extensions()
             .iter()
-            .filter(|e| e.name.eq_ignore_ascii_case(crate::extensions::deflate::EXTENSION_NAME))
+            .filter(|e| {
+                e.name
+                    .eq_ignore_ascii_case(crate::extensions::deflate::EXTENSION_NAME)
+            })
             // An offer with parameters that break RFC 7692 is declined (§5.1), not fatal.
             .find_map(|offer| deflate.accept_offer(extension_params(offer)).ok().flatten())
     });
