@@ -163,8 +163,12 @@ impl Connection {
         if self.state != State::Closed {
             return false;
         }
-        if self.failed || self.eof {
+        if self.eof {
             return true;
+        }
+        if self.failed {
+            // A protocol error's close frame is still to be written first (§7.1.7).
+            return self.out.is_empty();
         }
         self.out.is_empty() && (self.role == Role::Server || self.timers.close_wait_expired())
     }
