@@ -1556,11 +1556,11 @@ mod limits {
                 // A continuation frame too.
                 let mut input = frame_to(role, TEXT, b"ok");
                 input.extend(header_to(role, FIN | CONT, 101));
-                let before: &[Event] = if stream {
-                    &[]
-                } else {
-                    &[]
-                };
+                let streamed = [Event::TextFragment {
+                    data: "ok".into(),
+                    fin: false,
+                }];
+                let before: &[Event] = if stream { &streamed } else { &[] };
                 let frames = fails_with(
                     role,
                     config.clone(),
