@@ -69,19 +69,6 @@ fn fails_with(
     frames
 }
 
-/// [`fails_with`] for both roles with the peer's masking, no events before.
-fn both_fail(b0: u8, payload: &[u8], expected: ProtocolError) {
-    for role in ROLES {
-        fails_with(
-            role,
-            Config::default(),
-            &frame_to(role, b0, payload),
-            &[],
-            expected.clone(),
-        );
-    }
-}
-
 /// Feeds `input` to a fresh `role` connection and returns its events (panics on an error).
 fn receive_ok(role: Role, config: Config, input: &[u8]) -> (Connection, Vec<Event>) {
     let mut c = conn(role, config);
@@ -172,7 +159,9 @@ mod s5_1_masking {
     fn server_unmasks_with_any_key_and_length() {
         let keys = [[0, 0, 0, 0], KEY, [0xff; 4], [1, 2, 3, 4]];
         for key in keys {
-            for len in [0, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 63, 64, 65, 125, 126, 1000] {
+            for len in [
+                0, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 63, 64, 65, 125, 126, 1000,
+            ] {
                 let payload = pattern(len);
                 let (_, events) = receive_ok(
                     Role::Server,
@@ -199,7 +188,10 @@ mod s5_1_masking {
             assert_eq!(ev, [binary(&payload)], "cut at {cut}");
         }
         let mut c = conn(Role::Server, Config::default());
-        assert_eq!(feed_bytewise(&mut c, &input), (vec![binary(&payload)], None));
+        assert_eq!(
+            feed_bytewise(&mut c, &input),
+            (vec![binary(&payload)], None)
+        );
     }
 
     #[test]
@@ -223,13 +215,12 @@ mod s5_2_base_framing {
             for len in LENGTHS {
                 let payload = pattern(len);
                 let input = frame_to(role, FIN | BINARY, &payload);
-                let expected_header = 2
-                    + match len {
+                let expected_header =
+                    2 + match len {
                         0..=125 => 0,
                         126..=65535 => 2,
                         _ => 8,
-                    }
-                    + if role == Role::Server { 4 } else { 0 };
+                    } + if role == Role::Server { 4 } else { 0 };
                 assert_eq!(input.len(), expected_header + len);
                 let (c, events) = receive_ok(role, Config::default(), &input);
                 assert_eq!(events, [binary(&payload)], "{role:?} len {len}");
@@ -503,7 +494,10 @@ mod s5_4_fragmentation {
             );
             let frames = take_frames(&mut c);
             assert_eq!(frames.len(), 1);
-            assert_eq!((frames[0].opcode, &frames[0].payload[..]), (PONG, &b"p1"[..]));
+            assert_eq!(
+                (frames[0].opcode, &frames[0].payload[..]),
+                (PONG, &b"p1"[..])
+            );
         }
     }
 
@@ -551,7 +545,12 @@ mod s5_4_fragmentation {
     #[test]
     fn new_data_frame_while_a_message_is_in_progress_fails_with_1002() {
         for role in ROLES {
-            for (first, second) in [(TEXT, TEXT), (TEXT, BINARY), (BINARY, TEXT), (BINARY, BINARY)] {
+            for (first, second) in [
+                (TEXT, TEXT),
+                (TEXT, BINARY),
+                (BINARY, TEXT),
+                (BINARY, BINARY),
+            ] {
                 for fin in [FIN, 0] {
                     let mut input = frame_to(role, first, b"a");
                     input.extend(frame_to(role, fin | second, b"b"));
@@ -596,7 +595,10 @@ mod s5_5_control_frames {
             let (_, events) = receive_ok(role, Config::default(), &input);
             assert_eq!(
                 events,
-                [Event::Ping(Bytes::from(p.clone())), Event::Pong(Bytes::from(p))]
+                [
+                    Event::Ping(Bytes::from(p.clone())),
+                    Event::Pong(Bytes::from(p))
+                ]
             );
         }
     }
@@ -921,15 +923,21 @@ mod s5_5_2_ping_pong {
             // The application answers itself.
             c.send_pong(b"hi").unwrap();
             let frames = take_frames(&mut c);
-            assert_eq!((frames[0].opcode, &frames[0].payload[..]), (PONG, &b"hi"[..]));
+            assert_eq!(
+                (frames[0].opcode, &frames[0].payload[..]),
+                (PONG, &b"hi"[..])
+            );
         }
     }
 
     #[test]
     fn a_pong_is_delivered_and_not_answered() {
         for role in ROLES {
-            let (c, events) =
-                receive_ok(role, Config::default(), &frame_to(role, FIN | PONG, b"unsolicited"));
+            let (c, events) = receive_ok(
+                role,
+                Config::default(),
+                &frame_to(role, FIN | PONG, b"unsolicited"),
+            );
             assert_eq!(events, [Event::Pong(Bytes::from_static(b"unsolicited"))]);
             assert_eq!(c.buffered_output(), 0);
         }
@@ -957,23 +965,28 @@ mod s5_6_utf8 {
     const INVALID: [&[u8]; 9] = [
         b"\xff",
         b"abc\x80",
-        b"\xc0\x80",          // overlong NUL
-        b"\xe0\x80\x80",      // overlong
-        b"\xed\xa0\x80",      // surrogate
-        b"\xf4\x90\x80\x80",  // above U+10FFFF
-        b"\xf5\x80\x80\x80",  // invalid lead
-        b"ok\xe2\x82",        // truncated at the end of the message
-        b"\xf0\x9f\x98",      // truncated 4-byte
+        b"\xc0\x80",         // overlong NUL
+        b"\xe0\x80\x80",     // overlong
+        b"\xed\xa0\x80",     // surrogate
+        b"\xf4\x90\x80\x80", // above U+10FFFF
+        b"\xf5\x80\x80\x80", // invalid lead
+        b"ok\xe2\x82",       // truncated at the end of the message
+        b"\xf0\x9f\x98",     // truncated 4-byte
     ];
 
     #[test]
     fn multibyte_text_is_delivered() {
         for role in ROLES {
             let s = mixed_text(1000);
-            let (_, events) =
-                receive_ok(role, Config::default(), &frame_to(role, FIN | TEXT, s.as_bytes()));
+            let (_, events) = receive_ok(
+                role,
+                Config::default(),
+                &frame_to(role, FIN | TEXT, s.as_bytes()),
+            );
             assert_eq!(events, [text(&s)]);
-            let Event::Text(t) = &events[0] else { unreachable!() };
+            let Event::Text(t) = &events[0] else {
+                unreachable!()
+            };
             assert_eq!(t.as_str(), s);
         }
     }
@@ -1039,7 +1052,10 @@ mod s5_6_utf8 {
         for role in ROLES {
             let mut c = conn(role, Config::default());
             // The first fragment ends with a valid lead byte.
-            assert_eq!(feed(&mut c, &frame_to(role, TEXT, b"ab\xe0")), (vec![], None));
+            assert_eq!(
+                feed(&mut c, &frame_to(role, TEXT, b"ab\xe0")),
+                (vec![], None)
+            );
             // The continuation's first byte 0x41 cannot continue it; the frame is 200 bytes but
             // only its header and first byte have arrived.
             let mut second = header_to(role, FIN | CONT, 200);
@@ -1121,11 +1137,15 @@ mod s5_7_examples {
     use super::*;
 
     const HELLO: &[u8] = &[0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f];
-    const MASKED_HELLO: &[u8] = &[0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
+    const MASKED_HELLO: &[u8] = &[
+        0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+    ];
     const FRAG_1: &[u8] = &[0x01, 0x03, 0x48, 0x65, 0x6c];
     const FRAG_2: &[u8] = &[0x80, 0x02, 0x6c, 0x6f];
     const PING_HELLO: &[u8] = &[0x89, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f];
-    const MASKED_PONG: &[u8] = &[0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
+    const MASKED_PONG: &[u8] = &[
+        0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+    ];
 
     fn rfc_client() -> Connection {
         Connection::with_random(Role::Client, Config::default(), fixed_rng(RFC_KEY))
@@ -1185,7 +1205,10 @@ mod s5_7_examples {
     fn binary_256_bytes_and_64_kib_headers() {
         for (len, head) in [
             (256usize, &[0x82u8, 0x7e, 0x01, 0x00][..]),
-            (65536, &[0x82, 0x7f, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00][..]),
+            (
+                65536,
+                &[0x82, 0x7f, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00][..],
+            ),
         ] {
             let payload = pattern(len);
             let mut server = conn(Role::Server, Config::default());
@@ -1216,23 +1239,36 @@ mod s7_closing {
         let close = take_output(&mut server);
         assert_eq!(close, [0x88, 0x05, 0x03, 0xe9, b'b', b'y', b'e']);
 
-        assert_eq!(feed(&mut client, &close), (vec![close_event(1001, "bye")], None));
+        assert_eq!(
+            feed(&mut client, &close),
+            (vec![close_event(1001, "bye")], None)
+        );
         assert_eq!(client.state(), State::Closed);
         let reply = take_frames(&mut client);
         assert_eq!(reply.len(), 1);
-        assert_eq!((reply[0].close_code(), reply[0].close_reason()), (Some(1001), ""));
+        assert_eq!(
+            (reply[0].close_code(), reply[0].close_reason()),
+            (Some(1001), "")
+        );
         // §7.1.1: the server closes the TCP connection first; the client waits for it.
         assert!(!client.should_close_transport());
 
         let mut reply_bytes = header(FIN | CLOSE, reply[0].key, 2);
         reply_bytes.extend(mask_bytes(&reply[0].payload, reply[0].key.unwrap()));
-        assert_eq!(feed(&mut server, &reply_bytes), (vec![close_event(1001, "")], None));
+        assert_eq!(
+            feed(&mut server, &reply_bytes),
+            (vec![close_event(1001, "")], None)
+        );
         assert_eq!(server.state(), State::Closed);
         assert!(server.should_close_transport());
 
         client.receive_eof();
         assert!(client.should_close_transport());
-        assert_eq!(drain(&mut client), (vec![], None), "a clean close is no error");
+        assert_eq!(
+            drain(&mut client),
+            (vec![], None),
+            "a clean close is no error"
+        );
         assert_eq!(drain(&mut server), (vec![], None));
     }
 
@@ -1243,7 +1279,10 @@ mod s7_closing {
         client.close(CloseCode::NORMAL, "done").unwrap();
         assert_eq!(client.state(), State::Closing);
         let close = take_output(&mut client);
-        assert_eq!(feed(&mut server, &close), (vec![close_event(1000, "done")], None));
+        assert_eq!(
+            feed(&mut server, &close),
+            (vec![close_event(1000, "done")], None)
+        );
         assert_eq!(server.state(), State::Closed);
         // The server closes the transport once its reply is written, not before.
         assert_eq!(server.output(), [0x88, 0x02, 0x03, 0xe8]);
@@ -1255,7 +1294,10 @@ mod s7_closing {
         assert!(server.should_close_transport());
 
         let reply = [&[0x88, 0x02, 0x03][..], &last].concat();
-        assert_eq!(feed(&mut client, &reply), (vec![close_event(1000, "")], None));
+        assert_eq!(
+            feed(&mut client, &reply),
+            (vec![close_event(1000, "")], None)
+        );
         assert_eq!(client.state(), State::Closed);
         assert!(!client.should_close_transport());
         assert_eq!(client.buffered_output(), 0, "no reply to a reply");
@@ -1266,7 +1308,10 @@ mod s7_closing {
         let t0 = Duration::from_secs(100);
         let config = Config::default().close_timeout(Some(Duration::from_secs(5)));
         let mut client = conn(Role::Client, config);
-        let (ev, _) = feed(&mut client, &frame(FIN | CLOSE, None, &close_payload(1000, b"")));
+        let (ev, _) = feed(
+            &mut client,
+            &frame(FIN | CLOSE, None, &close_payload(1000, b"")),
+        );
         assert_eq!(ev, [close_event(1000, "")]);
         take_output(&mut client);
         assert_eq!(client.state(), State::Closed);
@@ -1280,7 +1325,11 @@ mod s7_closing {
         client.handle_timeout(t0 + Duration::from_secs(5));
         assert!(client.should_close_transport());
         assert_eq!(client.poll_timeout(), None);
-        assert_eq!(drain(&mut client), (vec![], None), "the close-wait expiring is no error");
+        assert_eq!(
+            drain(&mut client),
+            (vec![], None),
+            "the close-wait expiring is no error"
+        );
 
         // Without a close timeout, only EOF lets the client go.
         let mut client = conn(Role::Client, Config::default().close_timeout(None));
@@ -1327,10 +1376,17 @@ mod s7_closing {
             assert_eq!(err, None);
             assert_eq!(
                 ev,
-                [text("in flight"), binary(b"fragment"), Event::Pong(Bytes::new())]
+                [
+                    text("in flight"),
+                    binary(b"fragment"),
+                    Event::Pong(Bytes::new())
+                ]
             );
             assert_eq!(c.state(), State::Closing);
-            let (ev, _) = feed(&mut c, &frame_to(role, FIN | CLOSE, &close_payload(4000, b"")));
+            let (ev, _) = feed(
+                &mut c,
+                &frame_to(role, FIN | CLOSE, &close_payload(4000, b"")),
+            );
             assert_eq!(ev, [close_event(4000, "")]);
             assert_eq!(c.state(), State::Closed);
             assert_eq!(c.buffered_output(), 0, "our close was the reply");
@@ -1361,7 +1417,12 @@ mod s7_closing {
             c.send(Message::Close(Some(CloseFrame::new(CloseCode::NORMAL, "")))),
         ];
         for (i, r) in results.into_iter().enumerate() {
-            assert_eq!(r, Err(SendError::Closed), "send #{i} in state {:?}", c.state());
+            assert_eq!(
+                r,
+                Err(SendError::Closed),
+                "send #{i} in state {:?}",
+                c.state()
+            );
         }
         assert_eq!(c.buffered_output(), before, "a refused send queued bytes");
     }
@@ -1466,7 +1527,10 @@ mod s7_closing {
         for role in ROLES {
             let mut c = conn(role, Config::default());
             c.close(CloseCode::NORMAL, "").unwrap();
-            let (ev, _) = feed(&mut c, &frame_to(role, FIN | CLOSE, &close_payload(1000, b"")));
+            let (ev, _) = feed(
+                &mut c,
+                &frame_to(role, FIN | CLOSE, &close_payload(1000, b"")),
+            );
             assert_eq!(ev, [close_event(1000, "")]);
             c.receive_eof();
             assert_eq!(drain(&mut c), (vec![], None));
@@ -1479,7 +1543,10 @@ mod s7_closing {
     fn close_handshake_timeout_fails_the_connection() {
         for role in ROLES {
             let t0 = Duration::from_secs(7);
-            let mut c = conn(role, Config::default().close_timeout(Some(Duration::from_secs(2))));
+            let mut c = conn(
+                role,
+                Config::default().close_timeout(Some(Duration::from_secs(2))),
+            );
             assert_eq!(c.poll_timeout(), None, "no timer runs while open");
             c.close(CloseCode::NORMAL, "").unwrap();
             c.handle_timeout(t0);
@@ -1517,7 +1584,10 @@ mod s7_closing {
             let mut c = conn(role, Config::default());
             c.close(CloseCode::NORMAL, "mine").unwrap();
             take_output(&mut c);
-            let (ev, err) = feed(&mut c, &frame_to(role, FIN | CLOSE, &close_payload(1001, b"theirs")));
+            let (ev, err) = feed(
+                &mut c,
+                &frame_to(role, FIN | CLOSE, &close_payload(1001, b"theirs")),
+            );
             assert_eq!((ev, err), (vec![close_event(1001, "theirs")], None));
             assert_eq!(c.state(), State::Closed);
             assert_eq!(c.buffered_output(), 0);
@@ -1540,9 +1610,15 @@ mod limits {
     fn frame_over_max_frame_size_fails_at_its_header() {
         for role in ROLES {
             for stream in [false, true] {
-                let config = Config::default().max_frame_size(100).stream_messages(stream);
+                let config = Config::default()
+                    .max_frame_size(100)
+                    .stream_messages(stream);
                 // Exactly the limit is fine.
-                let (_, ev) = receive_ok(role, config.clone(), &frame_to(role, FIN | BINARY, &[1; 100]));
+                let (_, ev) = receive_ok(
+                    role,
+                    config.clone(),
+                    &frame_to(role, FIN | BINARY, &[1; 100]),
+                );
                 assert_eq!(ev.len(), 1);
                 for size in [101u64, 70_000, 1 << 40] {
                     fails_with(
@@ -1566,7 +1642,10 @@ mod limits {
                     config.clone(),
                     &input,
                     before,
-                    ProtocolError::FrameTooLarge { size: 101, limit: 100 },
+                    ProtocolError::FrameTooLarge {
+                        size: 101,
+                        limit: 100,
+                    },
                 );
                 assert_eq!(frames.last().unwrap().close_code(), Some(1009));
             }
@@ -1745,10 +1824,16 @@ mod streaming {
                     ev.extend(more);
                     // `as_str` re-validates every part; each part holds whole code points.
                     for e in &ev {
-                        let Event::TextFragment { data, .. } = e else { panic!("{e:?}") };
+                        let Event::TextFragment { data, .. } = e else {
+                            panic!("{e:?}")
+                        };
                         assert_eq!(std::str::from_utf8(data.as_bytes()).unwrap(), data.as_str());
                     }
-                    assert_eq!(join(&ev), [text(s)], "frame cut {frame_cut} read cut {read_cut}");
+                    assert_eq!(
+                        join(&ev),
+                        [text(s)],
+                        "frame cut {frame_cut} read cut {read_cut}"
+                    );
                 }
                 // Byte by byte.
                 let mut c = conn(role, stream_config());
@@ -1820,12 +1905,718 @@ mod streaming {
                 c.receive(chunk);
                 assert!(c.buffered_input() <= 64 * 1024 + 14);
                 for e in events(&mut c) {
-                    let Event::BinaryFragment { data, .. } = e else { panic!() };
+                    let Event::BinaryFragment { data, .. } = e else {
+                        panic!()
+                    };
                     got.extend_from_slice(&data);
                 }
-                assert!(c.buffered_input() <= 14, "payload held back: {}", c.buffered_input());
+                assert!(
+                    c.buffered_input() <= 14,
+                    "payload held back: {}",
+                    c.buffered_input()
+                );
             }
             assert_eq!(got, payload);
+        }
+    }
+}
+
+/// The sending side: automatic fragmentation, streamed sends, refused requests.
+mod send_side {
+    use super::*;
+
+    fn shape(frames: &[WireFrame]) -> Vec<(bool, u8, usize)> {
+        frames
+            .iter()
+            .map(|f| (f.fin, f.opcode, f.payload.len()))
+            .collect()
+    }
+
+    #[test]
+    fn large_messages_are_split_at_max_send_frame_size() {
+        for role in ROLES {
+            let mut c = conn(role, Config::default().max_send_frame_size(Some(10)));
+            c.send_binary(&pattern(25)).unwrap();
+            c.send_binary(&pattern(10)).unwrap();
+            c.send_binary(b"").unwrap();
+            c.send(Message::Binary(Bytes::from(pattern(21)))).unwrap();
+            let s = mixed_text(23);
+            c.send_text(&s).unwrap();
+            let frames = take_frames(&mut c);
+            assert_eq!(
+                shape(&frames),
+                [
+                    (false, BINARY, 10),
+                    (false, CONT, 10),
+                    (true, CONT, 5),
+                    (true, BINARY, 10),
+                    (true, BINARY, 0),
+                    (false, BINARY, 10),
+                    (false, CONT, 10),
+                    (true, CONT, 1),
+                    (false, TEXT, 10),
+                    (false, CONT, 10),
+                    (true, CONT, 3),
+                ]
+            );
+            let joined: Vec<u8> = frames[..3].iter().flat_map(|f| f.payload.clone()).collect();
+            assert_eq!(joined, pattern(25));
+            let joined: Vec<u8> = frames[8..].iter().flat_map(|f| f.payload.clone()).collect();
+            assert_eq!(joined, s.as_bytes());
+        }
+    }
+
+    #[test]
+    fn max_send_frame_size_zero_means_no_limit() {
+        let config = Config::default().max_send_frame_size(Some(0));
+        assert_eq!(config.max_send_frame_size, None);
+        let mut c = conn(Role::Server, config);
+        c.send_binary(&pattern(100_000)).unwrap();
+        assert_eq!(shape(&take_frames(&mut c)), [(true, BINARY, 100_000)]);
+    }
+
+    #[test]
+    fn streamed_parts_are_split_too() {
+        for role in ROLES {
+            let mut c = conn(role, Config::default().max_send_frame_size(Some(4)));
+            c.send_binary_fragment(&pattern(9), false).unwrap();
+            c.send_ping(b"p").unwrap();
+            c.send_binary_fragment(&pattern(3), true).unwrap();
+            let frames = take_frames(&mut c);
+            assert_eq!(
+                shape(&frames),
+                [
+                    (false, BINARY, 4),
+                    (false, CONT, 4),
+                    (false, CONT, 1),
+                    (true, PING, 1),
+                    (true, CONT, 3),
+                ]
+            );
+        }
+    }
+
+    #[test]
+    fn whole_messages_are_refused_while_a_streamed_one_is_open() {
+        for role in ROLES {
+            for kind_text in [true, false] {
+                let mut c = conn(role, Config::default());
+                if kind_text {
+                    c.send_text_fragment("start", false).unwrap();
+                } else {
+                    c.send_binary_fragment(b"start", false).unwrap();
+                }
+                let queued = c.buffered_output();
+                assert_eq!(c.send_text("x"), Err(SendError::MessageInProgress));
+                assert_eq!(c.send_binary(b"x"), Err(SendError::MessageInProgress));
+                assert_eq!(
+                    c.send(Message::text("x")),
+                    Err(SendError::MessageInProgress)
+                );
+                assert_eq!(
+                    c.send(Message::binary(vec![1])),
+                    Err(SendError::MessageInProgress)
+                );
+                // A part of the other kind would interleave two messages.
+                let other = if kind_text {
+                    c.send_binary_fragment(b"x", true)
+                } else {
+                    c.send_text_fragment("x", true)
+                };
+                assert_eq!(other, Err(SendError::MessageInProgress));
+                assert_eq!(c.buffered_output(), queued, "a refused send queued bytes");
+                // Control frames are fine; then the message ends and whole messages work again.
+                c.send_ping(b"").unwrap();
+                if kind_text {
+                    c.send_text_fragment("end", true).unwrap();
+                } else {
+                    c.send_binary_fragment(b"end", true).unwrap();
+                }
+                c.send_text("after").unwrap();
+                let first = if kind_text { TEXT } else { BINARY };
+                let frames = take_frames(&mut c);
+                assert_eq!(
+                    shape(&frames),
+                    [
+                        (false, first, 5),
+                        (true, PING, 0),
+                        (true, CONT, 3),
+                        (true, TEXT, 5)
+                    ]
+                );
+                assert_eq!(c.state(), State::Open);
+            }
+        }
+    }
+
+    #[test]
+    fn a_single_final_part_is_a_whole_message() {
+        for role in ROLES {
+            let mut c = conn(role, Config::default());
+            c.send_text_fragment("whole", true).unwrap();
+            c.send_binary_fragment(b"", true).unwrap();
+            assert_eq!(
+                shape(&take_frames(&mut c)),
+                [(true, TEXT, 5), (true, BINARY, 0)]
+            );
+        }
+    }
+
+    #[test]
+    fn every_close_code_from_0_to_5000_is_checked_before_sending() {
+        for role in ROLES {
+            for code in (0..=5000u16).chain([5001, 65535]) {
+                let mut c = conn(role, Config::default());
+                let r = c.close(CloseCode(code), "r");
+                if CloseCode(code).is_sendable() {
+                    assert_eq!(r, Ok(()));
+                    assert_eq!(c.state(), State::Closing);
+                    let frames = take_frames(&mut c);
+                    assert_eq!(frames.len(), 1);
+                    assert_eq!(frames[0].close_code(), Some(code));
+                    assert_eq!(frames[0].close_reason(), "r");
+                } else {
+                    assert_eq!(r, Err(SendError::InvalidCloseCode(code)));
+                    assert_eq!(
+                        c.send(Message::Close(Some(CloseFrame::new(CloseCode(code), "")))),
+                        Err(SendError::InvalidCloseCode(code))
+                    );
+                    assert_eq!(c.buffered_output(), 0);
+                    assert_eq!(c.state(), State::Open);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn close_reasons_over_123_bytes_are_refused() {
+        for role in ROLES {
+            let mut c = conn(role, Config::default());
+            let long = "r".repeat(124);
+            assert_eq!(
+                c.close(CloseCode::NORMAL, &long),
+                Err(SendError::CloseReasonTooLong(124))
+            );
+            let multibyte = mixed_text(125);
+            assert_eq!(
+                c.close(CloseCode::NORMAL, &multibyte),
+                Err(SendError::CloseReasonTooLong(125))
+            );
+            assert_eq!(
+                c.send(Message::Close(Some(CloseFrame::new(
+                    CloseCode(4000),
+                    long.as_str()
+                )))),
+                Err(SendError::CloseReasonTooLong(124))
+            );
+            assert_eq!(c.buffered_output(), 0);
+            assert_eq!(c.state(), State::Open);
+            let max = mixed_text(123);
+            c.close(CloseCode(4000), &max).unwrap();
+            let frames = take_frames(&mut c);
+            assert_eq!(frames[0].payload.len(), 125);
+            assert_eq!(frames[0].close_reason(), max);
+        }
+    }
+
+    #[test]
+    fn close_without_a_code_sends_an_empty_close() {
+        let mut c = conn(Role::Server, Config::default());
+        c.close_without_code().unwrap();
+        assert_eq!(take_output(&mut c), [0x88, 0x00]);
+        assert_eq!(c.state(), State::Closing);
+        let mut c = conn(Role::Server, Config::default());
+        c.send(Message::Close(None)).unwrap();
+        assert_eq!(take_output(&mut c), [0x88, 0x00]);
+        // The peer's reply completes the handshake.
+        let (ev, _) = feed(&mut c, &frame(FIN | CLOSE, Some(KEY), b""));
+        assert_eq!(ev, [Event::Close(None)]);
+        assert_eq!(c.state(), State::Closed);
+        assert!(c.should_close_transport());
+    }
+
+    #[test]
+    fn send_accepts_every_message_kind() {
+        let mut c = conn(Role::Server, Config::default());
+        c.send(Message::text("t")).unwrap();
+        c.send(Message::binary(&b"b"[..])).unwrap();
+        c.send(Message::Ping(Bytes::from_static(b"pi"))).unwrap();
+        c.send(Message::Pong(Bytes::from_static(b"po"))).unwrap();
+        c.send(Message::Close(Some(CloseFrame::new(CloseCode(3001), "c"))))
+            .unwrap();
+        let frames = take_frames(&mut c);
+        let got: Vec<_> = frames
+            .iter()
+            .map(|f| (f.opcode, f.payload.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (TEXT, b"t".to_vec()),
+                (BINARY, b"b".to_vec()),
+                (PING, b"pi".to_vec()),
+                (PONG, b"po".to_vec()),
+                (CLOSE, close_payload(3001, b"c")),
+            ]
+        );
+    }
+}
+
+/// Taking output: one contiguous run, chunks for vectored writes, owned `Bytes`, and zero-copy
+/// queuing of large server payloads.
+mod output_api {
+    use super::*;
+
+    #[test]
+    fn output_and_consume_output() {
+        let mut c = conn(Role::Server, Config::default());
+        assert_eq!(c.output(), b"");
+        assert_eq!(c.buffered_output(), 0);
+        c.send_text("abc").unwrap();
+        c.send_binary(b"de").unwrap();
+        let all = [&[0x81, 3][..], b"abc", &[0x82, 2], b"de"].concat();
+        assert_eq!(c.output(), all);
+        assert_eq!(c.buffered_output(), 9);
+        c.consume_output(4);
+        assert_eq!(c.output(), &all[4..]);
+        assert_eq!(c.buffered_output(), 5);
+        c.send_ping(b"").unwrap();
+        assert_eq!(c.output(), [&all[4..], &[0x89, 0]].concat());
+        c.consume_output(1000);
+        assert_eq!(c.buffered_output(), 0);
+        assert_eq!(c.output(), b"");
+        assert_eq!(c.take_output(), None);
+    }
+
+    #[test]
+    fn large_server_bytes_are_queued_without_a_copy() {
+        let big = Bytes::from(pattern(100_000));
+        let mut c = conn(Role::Server, Config::default());
+        c.send_binary(b"small").unwrap();
+        c.send(Message::Binary(big.clone())).unwrap();
+        c.send_text("tail").unwrap();
+
+        let mut runs: [&[u8]; 8] = [&[]; 8];
+        let n = c.output_chunks(&mut runs);
+        assert_eq!(n, 3);
+        // The header goes with the preceding small frame; the payload is the caller's memory.
+        assert_eq!(
+            runs[0],
+            [
+                &[0x82, 5][..],
+                b"small",
+                &[0x82, 127],
+                &100_000u64.to_be_bytes()
+            ]
+            .concat()
+        );
+        assert_eq!(runs[1].as_ptr(), big.as_ptr(), "payload was copied");
+        assert_eq!(runs[1].len(), big.len());
+        assert_eq!(runs[2], [&[0x81, 4][..], b"tail"].concat());
+        // output() is the first run only.
+        assert_eq!(c.output(), runs[0]);
+        let wire: Vec<u8> = runs[..n].concat();
+        assert_eq!(wire.len(), c.buffered_output());
+
+        // Fewer slots than runs: filled in order.
+        let mut one: [&[u8]; 1] = [&[]];
+        assert_eq!(c.output_chunks(&mut one), 1);
+        assert_eq!(one[0].as_ptr(), c.output().as_ptr());
+
+        // As IoSlices.
+        let mut slices = [std::io::IoSlice::new(&[]); 8];
+        let m = c.output_io_slices(&mut slices);
+        assert_eq!(m, 3);
+        assert_eq!(slices[1].as_ptr(), big.as_ptr());
+        let joined: Vec<u8> = slices[..m].iter().flat_map(|s| s.to_vec()).collect();
+        assert_eq!(joined, wire);
+
+        // Taken as owned Bytes: the same memory again.
+        let first = c.take_output().unwrap();
+        let second = c.take_output().unwrap();
+        assert_eq!(second.as_ptr(), big.as_ptr());
+        let third = c.take_output().unwrap();
+        assert_eq!(c.take_output(), None);
+        assert_eq!([first, second, third].concat(), wire);
+        let frames = parse_frames(&wire);
+        assert_eq!(frames[1].payload, big);
+    }
+
+    #[test]
+    fn partial_consume_inside_a_shared_chunk() {
+        let big = Bytes::from(pattern(10_000));
+        let mut c = conn(Role::Server, Config::default());
+        c.send(Message::Binary(big.clone())).unwrap();
+        let header = c.output().len();
+        assert_eq!(header, 4);
+        c.consume_output(header + 100);
+        assert_eq!(c.output().as_ptr(), big[100..].as_ptr());
+        assert_eq!(c.buffered_output(), 9_900);
+        c.consume_output(9_900);
+        assert_eq!(c.buffered_output(), 0);
+        assert_eq!(c.take_output(), None);
+    }
+
+    #[test]
+    fn large_text_from_a_string_is_not_copied_either() {
+        let s = mixed_text(50_000);
+        let text = Utf8Bytes::from(s.clone());
+        let ptr = text.as_bytes().as_ptr();
+        let mut c = conn(Role::Server, Config::default());
+        c.send(Message::Text(text)).unwrap();
+        let mut runs: [&[u8]; 4] = [&[]; 4];
+        assert_eq!(c.output_chunks(&mut runs), 2);
+        assert_eq!(runs[1].as_ptr(), ptr);
+        assert_eq!(runs[1], s.as_bytes());
+    }
+
+    #[test]
+    fn auto_fragments_of_shared_bytes_point_into_the_original() {
+        let big = Bytes::from(pattern(12_000));
+        let mut c = conn(
+            Role::Server,
+            Config::default().max_send_frame_size(Some(5_000)),
+        );
+        c.send(Message::Binary(big.clone())).unwrap();
+        let mut runs: [&[u8]; 8] = [&[]; 8];
+        let n = c.output_chunks(&mut runs);
+        // header, 5000 shared, header, 5000 shared, header + 2000 copied (below the threshold).
+        assert_eq!(n, 5);
+        assert_eq!(runs[1].as_ptr(), big.as_ptr());
+        assert_eq!(runs[3].as_ptr(), big[5_000..].as_ptr());
+        assert_ne!(runs[4][4..].as_ptr(), big[10_000..].as_ptr());
+        let frames = parse_frames(&runs[..n].concat());
+        let joined: Vec<u8> = frames.iter().flat_map(|f| f.payload.clone()).collect();
+        assert_eq!(joined, big);
+    }
+
+    #[test]
+    fn small_payloads_and_client_payloads_are_copied() {
+        // Below the threshold: copied next to its header, one run.
+        let small = Bytes::from(pattern(4095));
+        let mut c = conn(Role::Server, Config::default());
+        c.send(Message::Binary(small.clone())).unwrap();
+        let mut runs: [&[u8]; 4] = [&[]; 4];
+        assert_eq!(c.output_chunks(&mut runs), 1);
+        assert_ne!(runs[0][4..].as_ptr(), small.as_ptr());
+        // The threshold is configurable.
+        let mut c = conn(Role::Server, Config::default().zero_copy_threshold(10));
+        let ten = Bytes::from(pattern(10));
+        c.send(Message::Binary(ten.clone())).unwrap();
+        assert_eq!(c.output_chunks(&mut runs), 2);
+        assert_eq!(runs[1].as_ptr(), ten.as_ptr());
+        // A client must mask, so it always copies.
+        let big = Bytes::from(pattern(100_000));
+        let mut c = conn(Role::Client, Config::default());
+        c.send(Message::Binary(big.clone())).unwrap();
+        let n = c.output_chunks(&mut runs);
+        for run in &runs[..n] {
+            let range = big.as_ptr() as usize..big.as_ptr() as usize + big.len();
+            assert!(!range.contains(&(run.as_ptr() as usize)));
+        }
+        assert_eq!(take_frames(&mut c)[0].payload, big);
+    }
+}
+
+/// Taking input: `receive` copies; `read_buf` + `commit` lend the connection's own buffer.
+mod input_api {
+    use super::*;
+
+    #[test]
+    fn read_buf_and_commit_deliver_without_a_copy() {
+        for role in ROLES {
+            let mut c = conn(role, Config::default());
+            let payload = pattern(5000);
+            let input = frame_to(role, FIN | BINARY, &payload);
+            let buf = c.read_buf();
+            assert!(buf.len() >= 16 * 1024);
+            buf[..input.len()].copy_from_slice(&input);
+            let lent = buf.as_ptr() as usize..buf.as_ptr() as usize + buf.len();
+            c.commit(input.len());
+            assert_eq!(c.buffered_input(), input.len());
+            let ev = events(&mut c);
+            let Event::Binary(data) = &ev[0] else {
+                panic!("{ev:?}")
+            };
+            assert_eq!(data, &payload);
+            // The payload was unmasked in place in the lent buffer and handed out from it.
+            assert_eq!(
+                data.as_ptr() as usize,
+                lent.start + (input.len() - payload.len())
+            );
+            assert!(lent.contains(&(data.as_ptr() as usize)));
+        }
+    }
+
+    #[test]
+    fn read_buf_in_small_pieces_and_mixed_with_receive() {
+        for role in ROLES {
+            let mut input = frame_to(role, FIN | TEXT, mixed_text(300).as_bytes());
+            input.extend(frame_to(role, FIN | PING, b"ping"));
+            input.extend(frame_to(role, BINARY, &pattern(70_000)));
+            input.extend(frame_to(role, FIN | CONT, &pattern(3)));
+            let expected = receive_ok(role, Config::default(), &input).1;
+            assert_eq!(expected.len(), 3);
+            for piece in [1, 3, 7, 1000, 16 * 1024] {
+                let mut c = conn(role, Config::default());
+                let mut got = Vec::new();
+                for (i, chunk) in input.chunks(piece).enumerate() {
+                    if i % 2 == 0 {
+                        let buf = c.read_buf();
+                        buf[..chunk.len()].copy_from_slice(chunk);
+                        c.commit(chunk.len());
+                    } else {
+                        c.receive(chunk);
+                    }
+                    got.extend(events(&mut c));
+                }
+                assert_eq!(got, expected, "{role:?} pieces of {piece}");
+            }
+        }
+    }
+
+    #[test]
+    fn commit_is_clamped_to_the_lent_space() {
+        let mut c = conn(Role::Client, Config::default());
+        let lent = c.read_buf().len();
+        c.commit(usize::MAX);
+        assert_eq!(c.buffered_input(), lent);
+        c.commit(0);
+        assert_eq!(c.buffered_input(), lent);
+    }
+
+    #[test]
+    fn input_after_the_close_is_ignored() {
+        for role in ROLES {
+            let mut c = conn(role, Config::default());
+            feed(&mut c, &frame_to(role, FIN | CLOSE, b""));
+            let input = frame_to(role, FIN | TEXT, b"late");
+            let buf = c.read_buf();
+            buf[..input.len()].copy_from_slice(&input);
+            c.commit(input.len());
+            c.receive(&input);
+            assert_eq!(c.buffered_input(), 0);
+            assert_eq!(drain(&mut c), (vec![], None));
+        }
+    }
+}
+
+/// Every error variant is reachable, maps to the right close code, and ends the connection the
+/// same way: no events after it, input ignored, earlier events delivered.
+mod errors {
+    use super::*;
+    use std::time::Duration;
+
+    /// A prefix of good traffic, to check that its events survive every error.
+    fn good_prefix(role: Role) -> (Vec<u8>, Vec<Event>) {
+        let mut input = frame_to(role, FIN | TEXT, b"kept");
+        input.extend(frame_to(role, FIN | PONG, b""));
+        (input, vec![text("kept"), Event::Pong(Bytes::new())])
+    }
+
+    #[test]
+    fn every_protocol_error_is_reachable_and_ends_the_connection() {
+        use ProtocolError as P;
+        type Case = (Role, Config, Vec<u8>, ProtocolError);
+        let s = Role::Server;
+        let d = Config::default;
+        let cases: Vec<Case> = vec![
+            (s, d(), frame(FIN | TEXT, None, b"x"), P::UnmaskedFrame),
+            (
+                Role::Client,
+                d(),
+                frame(FIN | TEXT, Some(KEY), b"x"),
+                P::MaskedFrame,
+            ),
+            (
+                s,
+                d(),
+                frame_to(s, FIN | RSV2 | TEXT, b"x"),
+                P::ReservedBits(0b010),
+            ),
+            (s, d(), frame_to(s, FIN | 0xB, b""), P::ReservedOpcode(0xB)),
+            (
+                s,
+                d(),
+                [
+                    &[FIN | BINARY, 0xFF][..],
+                    &[0x80, 0, 0, 0, 0, 0, 0, 0],
+                    &KEY,
+                ]
+                .concat(),
+                P::PayloadLengthOverflow,
+            ),
+            (
+                s,
+                d(),
+                header_to(s, FIN | PING, 126),
+                P::ControlFrameTooLong(126),
+            ),
+            (s, d(), frame_to(s, PONG, b""), P::FragmentedControlFrame),
+            (
+                s,
+                d(),
+                frame_to(s, FIN | CONT, b""),
+                P::UnexpectedContinuation,
+            ),
+            (
+                s,
+                d(),
+                [frame_to(s, TEXT, b""), frame_to(s, TEXT, b"")].concat(),
+                P::ExpectedContinuation,
+            ),
+            (s, d(), frame_to(s, FIN | TEXT, b"\xc3"), P::InvalidUtf8),
+            (
+                s,
+                d(),
+                frame_to(s, FIN | CLOSE, b"\x03"),
+                P::CloseFrameTooShort,
+            ),
+            (
+                s,
+                d(),
+                frame_to(s, FIN | CLOSE, &close_payload(1006, b"")),
+                P::InvalidCloseCode(1006),
+            ),
+            (
+                s,
+                d(),
+                frame_to(s, FIN | CLOSE, &close_payload(1000, b"\xff")),
+                P::InvalidCloseReason,
+            ),
+            (
+                s,
+                d().max_frame_size(10),
+                header_to(s, FIN | BINARY, 11),
+                P::FrameTooLarge {
+                    size: 11,
+                    limit: 10,
+                },
+            ),
+            (
+                s,
+                d().max_message_size(10),
+                [frame_to(s, BINARY, &[0; 6]), header_to(s, FIN | CONT, 5)].concat(),
+                P::MessageTooLarge { limit: 10 },
+            ),
+        ];
+        let mut codes = std::collections::BTreeSet::new();
+        for (role, config, bad, expected) in cases {
+            let (mut input, before) = good_prefix(role);
+            input.extend(bad);
+            // The rest of the input, after the violation, is never looked at.
+            input.extend(frame_to(role, FIN | TEXT, b"never"));
+            fails_with(role, config, &input, &before, expected.clone());
+            codes.insert(expected.close_code().0);
+            assert!(!expected.to_string().is_empty());
+        }
+        assert_eq!(codes.into_iter().collect::<Vec<_>>(), [1002, 1007, 1009]);
+    }
+
+    #[test]
+    fn close_codes_of_protocol_errors() {
+        use ProtocolError as P;
+        for (e, code) in [
+            (P::InvalidUtf8, 1007),
+            (P::InvalidCloseReason, 1007),
+            (P::InvalidCompressedData, 1007),
+            (P::FrameTooLarge { size: 2, limit: 1 }, 1009),
+            (P::MessageTooLarge { limit: 1 }, 1009),
+            (P::UnmaskedFrame, 1002),
+            (P::CloseFrameTooShort, 1002),
+            (P::InvalidCloseCode(5), 1002),
+        ] {
+            assert_eq!(e.close_code(), CloseCode(code), "{e:?}");
+            assert_eq!(Error::from(e.clone()).close_code(), CloseCode(code));
+            assert!(Error::Protocol(e).to_string().contains(&code.to_string()));
+        }
+        for e in [
+            Error::UnexpectedEof,
+            Error::KeepaliveTimeout,
+            Error::CloseTimeout,
+        ] {
+            assert_eq!(e.close_code(), CloseCode::ABNORMAL);
+            assert!(!e.to_string().is_empty());
+        }
+    }
+
+    #[test]
+    fn every_connection_error_is_reachable() {
+        for role in ROLES {
+            // Protocol: see above. UnexpectedEof:
+            let (input, before) = good_prefix(role);
+            let mut c = conn(role, Config::default());
+            c.receive(&input);
+            c.receive_eof();
+            assert_eq!(drain(&mut c), (before.clone(), Some(Error::UnexpectedEof)));
+            assert_dead(&mut c);
+
+            // KeepaliveTimeout: a ping with no pong.
+            let config =
+                Config::default().keepalive(Some(Duration::from_secs(1)), Duration::from_secs(1));
+            let mut c = conn(role, config);
+            c.handle_timeout(Duration::ZERO);
+            c.handle_timeout(Duration::from_secs(1));
+            c.handle_timeout(Duration::from_secs(2));
+            assert_eq!(drain(&mut c), (vec![], Some(Error::KeepaliveTimeout)));
+            assert!(c.should_close_transport());
+            assert_dead(&mut c);
+
+            // CloseTimeout: a close with no reply.
+            let mut c = conn(role, Config::default());
+            c.close(CloseCode::NORMAL, "").unwrap();
+            c.handle_timeout(Duration::ZERO);
+            c.handle_timeout(Duration::from_secs(5));
+            assert_eq!(drain(&mut c), (vec![], Some(Error::CloseTimeout)));
+            assert!(c.should_close_transport());
+            assert_dead(&mut c);
+        }
+    }
+
+    #[test]
+    fn every_send_error_is_reachable() {
+        let mut c = conn(Role::Client, Config::default());
+        assert_eq!(
+            c.close(CloseCode(1004), ""),
+            Err(SendError::InvalidCloseCode(1004))
+        );
+        assert_eq!(
+            c.close(CloseCode::NORMAL, &"x".repeat(124)),
+            Err(SendError::CloseReasonTooLong(124))
+        );
+        assert_eq!(
+            c.send_ping(&[0; 126]),
+            Err(SendError::ControlPayloadTooLong(126))
+        );
+        c.send_text_fragment("a", false).unwrap();
+        assert_eq!(c.send_text("b"), Err(SendError::MessageInProgress));
+        c.close(CloseCode::NORMAL, "").unwrap();
+        assert_eq!(c.send_text("c"), Err(SendError::Closed));
+        for e in [
+            SendError::Closed,
+            SendError::InvalidCloseCode(1),
+            SendError::CloseReasonTooLong(124),
+            SendError::ControlPayloadTooLong(126),
+            SendError::MessageInProgress,
+            SendError::NoMessageInProgress,
+        ] {
+            assert!(!e.to_string().is_empty());
+        }
+    }
+
+    #[test]
+    fn an_error_is_returned_once_then_nothing() {
+        for role in ROLES {
+            let mut c = conn(role, Config::default());
+            c.receive(&frame_to(role, FIN | 0x4, b""));
+            assert!(c.poll_event().is_err());
+            for _ in 0..3 {
+                assert_eq!(c.poll_event(), Ok(None));
+            }
+            // Even EOF afterwards adds no second error.
+            c.receive_eof();
+            assert_eq!(c.poll_event(), Ok(None));
+            assert!(c.should_close_transport() || c.buffered_output() > 0);
         }
     }
 }

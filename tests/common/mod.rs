@@ -265,7 +265,11 @@ pub fn take_output(c: &mut Connection) -> Vec<u8> {
         assert!(!chunk.is_empty(), "take_output returned an empty chunk");
         out.extend_from_slice(&chunk);
     }
-    assert_eq!(out.len(), expected, "buffered_output disagrees with the output");
+    assert_eq!(
+        out.len(),
+        expected,
+        "buffered_output disagrees with the output"
+    );
     assert_eq!(c.buffered_output(), 0);
     out
 }
@@ -292,10 +296,18 @@ pub fn assert_dead(c: &mut Connection) {
     let role = c.role();
     c.receive(&frame_to(role, FIN | TEXT, b"more"));
     c.receive(&frame_to(role, FIN | PING, b"p"));
-    assert_eq!(c.buffered_input(), 0, "input accepted after the connection failed");
+    assert_eq!(
+        c.buffered_input(),
+        0,
+        "input accepted after the connection failed"
+    );
     assert!(matches!(c.poll_event(), Ok(None)));
     assert!(matches!(c.poll_event(), Ok(None)));
-    assert_eq!(c.buffered_output(), 0, "output produced after the connection failed");
+    assert_eq!(
+        c.buffered_output(),
+        0,
+        "output produced after the connection failed"
+    );
     assert_eq!(c.state(), State::Closed);
 }
 

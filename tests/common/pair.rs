@@ -85,7 +85,11 @@ impl Endpoint {
 
     /// The only error, if any (panics on more than one: an error must be returned once).
     pub fn error(&self) -> Option<&Error> {
-        assert!(self.errors.len() <= 1, "error returned twice: {:?}", self.errors);
+        assert!(
+            self.errors.len() <= 1,
+            "error returned twice: {:?}",
+            self.errors
+        );
         self.errors.first().map(|(_, e)| e)
     }
 
