@@ -2620,3 +2620,27 @@ mod errors {
         }
     }
 }
+
+/// Construction from a role and negotiated parameters, without an HTTP/1.1 handshake (for
+/// streams upgraded elsewhere: RFC 8441, RFC 9220, a web framework).
+mod construction {
+    use super::*;
+
+    #[test]
+    fn direct_construction_with_a_subprotocol() {
+        for role in ROLES {
+            let config = Config::default().max_message_size(1234);
+            let c = Connection::with_random(role, config.clone(), seeded_rng(1))
+                .with_subprotocol(Some("chat.v2".into()));
+            assert_eq!(c.role(), role);
+            assert_eq!(c.config(), &config);
+            assert_eq!(c.subprotocol(), Some("chat.v2"));
+            assert_eq!(c.state(), State::Open);
+            assert_eq!((c.buffered_input(), c.buffered_output()), (0, 0));
+            assert_eq!(c.poll_timeout(), None);
+            assert!(!c.should_close_transport());
+            let c = Connection::new(role, Config::default());
+            assert_eq!(c.subprotocol(), None);
+        }
+    }
+}

@@ -108,19 +108,25 @@ impl Endpoint {
         !self.frozen && self.transport_closed.is_none()
     }
 
+    /// Polls events until `Ok(None)`, recording events and errors. Returns whether there were any.
+    fn drain_events(&mut self, now: Duration) -> bool {
+        let mut any = false;
+        loop {
+            match self.conn.poll_event() {
+                Ok(Some(event)) => self.events.push((now, event)),
+                Ok(None) => return any,
+                Err(error) => self.errors.push((now, error)),
+            }
+            any = true;
+        }
+    }
+
     /// One pass of the endpoint's event loop. Returns whether anything happened.
     fn step(&mut self, peer: &mut Endpoint, now: Duration) -> bool {
         if !self.is_active() {
             return false;
         }
         let mut progress = false;
-
-        // Timers.
-        let before = self.conn.poll_timeout();
-        if before.is_some_and(|t| t <= now) {
-            self.conn.handle_timeout(now);
-            progress |= self.conn.poll_timeout() != before;
-        }
 
         // Read.
         if !self.inbound.is_empty() {
@@ -146,19 +152,14 @@ impl Endpoint {
             progress = true;
         }
 
-        // Drain events.
-        loop {
-            match self.conn.poll_event() {
-                Ok(Some(event)) => {
-                    self.events.push((now, event));
-                    progress = true;
-                }
-                Ok(None) => break,
-                Err(error) => {
-                    self.errors.push((now, error));
-                    progress = true;
-                }
-            }
+        progress |= self.drain_events(now);
+
+        // Timers, after the input was processed (a pong that arrived counts before its deadline).
+        let before = self.conn.poll_timeout();
+        if before.is_some_and(|t| t <= now) {
+            self.conn.handle_timeout(now);
+            progress |= self.conn.poll_timeout() != before;
+            progress |= self.drain_events(now);
         }
 
         // Write.
