@@ -1579,6 +1579,39 @@ mod s7_closing {
     }
 
     #[test]
+    fn protocol_error_while_closing_sends_no_second_close() {
+        for role in ROLES {
+            for (bad, expected) in [
+                (
+                    frame_to(role, FIN | CLOSE, &close_payload(1004, b"")),
+                    ProtocolError::InvalidCloseCode(1004),
+                ),
+                (
+                    frame_to(role, FIN | TEXT, b"\xff"),
+                    ProtocolError::InvalidUtf8,
+                ),
+                (
+                    frame_to(role, FIN | 0x7, b""),
+                    ProtocolError::ReservedOpcode(7),
+                ),
+            ] {
+                let mut c = conn(role, Config::default());
+                c.close(CloseCode::NORMAL, "").unwrap();
+                take_output(&mut c);
+                let mut input = frame_to(role, FIN | BINARY, b"ok");
+                input.extend(bad);
+                let (ev, err) = feed(&mut c, &input);
+                assert_eq!(ev, [binary(b"ok")]);
+                assert_eq!(err, Some(Error::Protocol(expected)));
+                assert_eq!(c.state(), State::Closed);
+                assert_eq!(c.buffered_output(), 0, "a close frame was already sent");
+                assert!(c.should_close_transport());
+                assert_dead(&mut c);
+            }
+        }
+    }
+
+    #[test]
     fn simultaneous_close_needs_no_reply() {
         for role in ROLES {
             let mut c = conn(role, Config::default());
@@ -1865,6 +1898,46 @@ mod streaming {
                     },
                 ]
             );
+        }
+    }
+
+    #[test]
+    fn a_code_point_split_around_a_control_frame() {
+        for role in ROLES {
+            for stream in [false, true] {
+                let mut input = frame_to(role, TEXT, b"a\xe2");
+                input.extend(frame_to(role, FIN | PING, b""));
+                input.extend(frame_to(role, CONT, b"\x82"));
+                input.extend(frame_to(role, FIN | PONG, b""));
+                input.extend(frame_to(role, FIN | CONT, b"\xac!"));
+                let (_, ev) = receive_ok(role, Config::default().stream_messages(stream), &input);
+                if stream {
+                    assert_eq!(
+                        ev,
+                        [
+                            Event::TextFragment {
+                                data: "a".into(),
+                                fin: false
+                            },
+                            Event::Ping(Bytes::new()),
+                            Event::Pong(Bytes::new()),
+                            Event::TextFragment {
+                                data: "€!".into(),
+                                fin: true
+                            },
+                        ]
+                    );
+                } else {
+                    assert_eq!(
+                        ev,
+                        [
+                            Event::Ping(Bytes::new()),
+                            Event::Pong(Bytes::new()),
+                            text("a€!")
+                        ]
+                    );
+                }
+            }
         }
     }
 

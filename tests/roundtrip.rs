@@ -538,3 +538,135 @@ fn every_split_point_of_a_mixed_stream() {
         }
     }
 }
+
+// ----- arbitrary input -----
+
+/// One piece of noisy input: a frame header that is mostly plausible (a valid first byte, the
+/// mask bit right for the receiver, a short length) and random payload bytes; or raw noise.
+#[derive(Debug, Clone)]
+enum Noise {
+    Frame {
+        b0: u8,
+        mask_right: bool,
+        len: usize,
+        key: [u8; 4],
+        junk: Vec<u8>,
+    },
+    Raw(Vec<u8>),
+}
+
+fn noise() -> impl Strategy<Value = Noise> {
+    let plausible_b0 = (
+        prop::bool::weighted(0.85),
+        prop::sample::select(vec![CONT, TEXT, BINARY, CLOSE, PING, PONG]),
+    )
+        .prop_map(|(fin, op)| if fin { FIN | op } else { op });
+    let b0 = prop_oneof![12 => plausible_b0, 1 => any::<u8>()];
+    let junk = prop_oneof![
+        prop::collection::vec(any::<u8>(), 0..20),
+        "\\PC{0,8}".prop_map(|s: String| s.into_bytes()),
+        Just(vec![0x03, 0xe8]),
+    ];
+    prop_oneof![
+        20 => (b0, prop::bool::weighted(0.97), 0usize..20, any::<[u8; 4]>(), junk)
+            .prop_map(|(b0, mask_right, len, key, junk)| Noise::Frame {
+                b0,
+                mask_right,
+                len,
+                key,
+                junk,
+            }),
+        1 => prop::collection::vec(any::<u8>(), 0..10).prop_map(Noise::Raw),
+    ]
+}
+
+/// The bytes of `noise` as sent to a `receiver`.
+fn noise_bytes(receiver: Role, noise: &[Noise]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for n in noise {
+        match n {
+            Noise::Frame {
+                b0,
+                mask_right,
+                len,
+                key,
+                junk,
+            } => {
+                let masked = (receiver == Role::Server) == *mask_right;
+                out.extend(header(*b0, masked.then_some(*key), *len as u64));
+                let payload: Vec<u8> = junk.iter().copied().cycle().take(*len).collect();
+                match masked {
+                    true => out.extend(mask_bytes(&payload, *key)),
+                    false => out.extend(payload),
+                }
+            }
+            Noise::Raw(raw) => out.extend_from_slice(raw),
+        }
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// Any input: no panic, and the invariants hold: text is valid UTF-8, control payloads are
+    /// at most 125 bytes, the error comes once and nothing follows it, and the output is
+    /// well-formed frames (masked per role) with nothing after a close frame.
+    #[test]
+    fn arbitrary_input_keeps_the_invariants(
+        noise in prop::collection::vec(noise(), 0..16),
+        split in split(),
+        server in any::<bool>(),
+        stream in any::<bool>(),
+        auto_pong in any::<bool>(),
+        limits in prop::option::of((0usize..=64, 0usize..=128)),
+        eof in any::<bool>(),
+    ) {
+        let role = if server { Role::Server } else { Role::Client };
+        let mut config = Config::default().stream_messages(stream).auto_pong(auto_pong);
+        if let Some((frame, message)) = limits {
+            config = config.max_frame_size(frame).max_message_size(message);
+        }
+        let input = noise_bytes(role, &noise);
+        let mut c = conn(role, config);
+        // feed_split checks that nothing happens after an error.
+        let (events, error) = feed_split(&mut c, &input, &split, eof);
+        for e in &events {
+            match e {
+                Event::Text(t) => prop_assert!(std::str::from_utf8(t.as_bytes()).is_ok()),
+                Event::TextFragment { data, .. } => {
+                    prop_assert!(std::str::from_utf8(data.as_bytes()).is_ok())
+                }
+                Event::Ping(p) | Event::Pong(p) => prop_assert!(p.len() <= 125),
+                Event::Close(Some(f)) => prop_assert!(f.code.is_sendable() && f.reason.len() <= 123),
+                _ => {}
+            }
+        }
+        let closed_by_peer = events.iter().any(|e| matches!(e, Event::Close(_)));
+        if closed_by_peer {
+            prop_assert!(matches!(events.last(), Some(Event::Close(_))), "events after Close");
+        }
+        if error.is_some() || closed_by_peer {
+            prop_assert_eq!(c.state(), State::Closed);
+        }
+        let output = take_output(&mut c);
+        let frames = parse_frames(&output);
+        assert_masking(role, &frames);
+        if let Some(at) = frames.iter().position(|f| f.opcode == CLOSE) {
+            prop_assert_eq!(at, frames.len() - 1, "frames after our close frame");
+            let _ = frames[at].close_code();
+        }
+        match &error {
+            Some(Error::Protocol(e)) => {
+                let last = frames.last().expect("a close frame for the protocol error");
+                prop_assert_eq!(last.close_code(), Some(e.close_code().0));
+            }
+            Some(Error::UnexpectedEof) => prop_assert!(frames.is_empty()),
+            Some(other) => prop_assert!(false, "unexpected error {:?}", other),
+            None => {}
+        }
+        if error.is_some() {
+            prop_assert!(c.should_close_transport());
+        }
+    }
+}
