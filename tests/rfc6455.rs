@@ -2678,6 +2678,32 @@ mod errors {
     }
 
     #[test]
+    fn no_timer_runs_after_an_error() {
+        for role in ROLES {
+            let config =
+                Config::default().keepalive(Some(Duration::from_secs(1)), Duration::from_secs(1));
+            let mut c = conn(role, config);
+            c.handle_timeout(Duration::ZERO);
+            assert_eq!(c.poll_timeout(), Some(Duration::from_secs(1)));
+            let (_, err) = feed(&mut c, &frame_to(role, FIN | CLOSE, b"\x03"));
+            assert_eq!(
+                err,
+                Some(Error::Protocol(ProtocolError::CloseFrameTooShort))
+            );
+            assert_eq!(c.poll_timeout(), None);
+            let queued = take_output(&mut c);
+            c.handle_timeout(Duration::from_secs(100));
+            assert_eq!(
+                c.poll_event(),
+                Ok(None),
+                "a timer error after the protocol error"
+            );
+            assert_eq!(c.buffered_output(), 0, "a keepalive ping after the error");
+            assert_eq!(parse_frames(&queued).len(), 1);
+        }
+    }
+
+    #[test]
     fn an_error_is_returned_once_then_nothing() {
         for role in ROLES {
             let mut c = conn(role, Config::default());
