@@ -16,6 +16,7 @@ mod close;
 mod config;
 pub mod connection;
 mod error;
+pub mod extensions;
 pub mod frame;
 mod mask;
 mod message;

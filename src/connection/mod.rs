@@ -81,6 +81,9 @@ pub struct Connection {
     /// The transport reached end of input.
     eof: bool,
     timers: Timers,
+    /// permessage-deflate state, when negotiated.
+    #[cfg(feature = "deflate")]
+    deflate: Option<Box<crate::extensions::deflate::DeflateCodec>>,
 }
 
 impl fmt::Debug for Connection {
@@ -124,7 +127,29 @@ impl Connection {
             pending_error: None,
             eof: false,
             timers: Timers::default(),
+            #[cfg(feature = "deflate")]
+            deflate: None,
         }
+    }
+
+    /// Turns on permessage-deflate (RFC 7692) with the parameters the handshake agreed on.
+    /// Compressed messages are then accepted (RSV1 on their first frame) and messages of at least
+    /// [`DeflateParams::compress_threshold`](crate::extensions::deflate::DeflateParams) bytes are
+    /// sent compressed.
+    #[cfg(feature = "deflate")]
+    pub fn with_deflate(mut self, params: &crate::extensions::deflate::DeflateParams) -> Self {
+        self.deflate = Some(Box::new(crate::extensions::deflate::DeflateCodec::new(
+            params, self.role,
+        )));
+        self
+    }
+
+    /// Whether permessage-deflate is in use.
+    pub fn deflate_enabled(&self) -> bool {
+        #[cfg(feature = "deflate")]
+        return self.deflate.is_some();
+        #[cfg(not(feature = "deflate"))]
+        false
     }
 
     /// Records the subprotocol the handshake agreed on (RFC 6455 §1.9). Use when building a
@@ -156,21 +181,20 @@ impl Connection {
     }
 
     /// Whether the caller should now close the transport: the connection is closed, every byte
-    /// of output has been written, and — for a client after a clean close — the server has
-    /// closed its side or the close timeout expired (RFC 6455 §7.1.1: the server closes the TCP
-    /// connection first).
+    /// of output has been written (including the close frame of a failed connection), and — for
+    /// a client after a clean close — the server has closed its side or the close timeout
+    /// expired (RFC 6455 §7.1.1: the server closes the TCP connection first). Always true after
+    /// [`receive_eof`](Self::receive_eof) once closed.
     pub fn should_close_transport(&self) -> bool {
         if self.state != State::Closed {
             return false;
         }
         if self.eof {
+            // The transport is gone already.
             return true;
         }
-        if self.failed {
-            // A protocol error's close frame is still to be written first (§7.1.7).
-            return self.out.is_empty();
-        }
-        self.out.is_empty() && (self.role == Role::Server || self.timers.close_wait_expired())
+        // After a failure the close frame still has to go out; a timeout cleared the output.
+        self.out.is_empty() && (self.failed || self.role == Role::Server || self.timers.close_wait_expired())
     }
 
     // ----- input -----

@@ -8,7 +8,7 @@ use super::{Connection, State};
 use crate::close::{CloseCode, CloseFrame};
 use crate::config::{CloseReply, Role};
 use crate::error::{Error, ProtocolError};
-use crate::frame::{FrameHeader, OpCode};
+use crate::frame::{FrameHeader, OpCode, RSV1};
 use crate::mask::apply_mask;
 use crate::message::{Event, MessageKind, Utf8Bytes};
 use crate::utf8::{self, Utf8Validator};
@@ -45,7 +45,16 @@ struct MessageProgress {
     data: BytesMut,
     /// Streaming text: the start of a code point split across frames, held for the next part.
     carry: BytesMut,
+    /// RSV1 was set on the first frame: the payload is a DEFLATE stream (RFC 7692).
+    compressed: bool,
+    /// The inflated payload of a compressed message (the part not yet delivered, when streaming).
+    #[cfg_attr(not(feature = "deflate"), allow(dead_code))]
+    inflated: alloc::vec::Vec<u8>,
 }
+
+/// Streaming mode: the most inflated output delivered in one part.
+#[cfg(feature = "deflate")]
+const STREAM_INFLATE_CHUNK: usize = 64 * 1024;
 
 /// What one parsing step produced.
 enum Step {
@@ -172,6 +181,8 @@ impl Connection {
                     kind,
                     data: BytesMut::new(),
                     carry: BytesMut::new(),
+                    compressed: header.rsv & RSV1 != 0,
+                    inflated: alloc::vec::Vec::new(),
                 });
                 r.utf8.reset();
             }
@@ -205,7 +216,15 @@ impl Connection {
             (Role::Client, Some(_)) => return Err(ProtocolError::MaskedFrame),
             _ => {}
         }
-        if header.rsv != 0 {
+        // RSV1 marks a compressed message on its first frame when permessage-deflate is on
+        // (RFC 7692 §6); every other reserved bit, and RSV1 anywhere else, is an error (§5.2).
+        let first_data_frame = matches!(header.opcode, OpCode::Text | OpCode::Binary);
+        let allowed = if self.deflate_enabled() && first_data_frame {
+            RSV1
+        } else {
+            0
+        };
+        if header.rsv & !allowed != 0 {
             return Err(ProtocolError::ReservedBits(header.rsv));
         }
         if header.opcode.is_control() {
@@ -245,6 +264,9 @@ impl Connection {
     /// Unmasks and validates whatever part of the current data frame has arrived, then delivers
     /// it (streaming) or, once the frame is complete, adds it to its message.
     fn data_step(&mut self) -> Result<Step, ProtocolError> {
+        if self.reader.message.as_ref().is_some_and(|m| m.compressed) {
+            return self.compressed_step();
+        }
         let r = &mut self.reader;
         let (Some(frame), Some(message)) = (r.frame.as_mut(), r.message.as_mut()) else {
             return Ok(Step::NeedMore);
@@ -347,6 +369,108 @@ impl Connection {
             (None, false) if frame_complete => Step::Continue,
             (None, false) => Step::NeedMore,
         }
+    }
+
+    /// A frame of a compressed message: unmask what arrived, inflate it (bounded), validate the
+    /// inflated text, and deliver the message when its last frame is done.
+    #[cfg(feature = "deflate")]
+    fn compressed_step(&mut self) -> Result<Step, ProtocolError> {
+        let streaming = self.config.stream_messages;
+        // Whole messages: allow one byte over the limit to tell "exactly at" from "over".
+        let max_message = self.config.max_message_size;
+        let limit = if streaming {
+            STREAM_INFLATE_CHUNK
+        } else {
+            max_message.saturating_add(1)
+        };
+        let r = &mut self.reader;
+        let (Some(frame), Some(message), Some(codec)) = (
+            r.frame.as_mut(),
+            r.message.as_mut(),
+            self.deflate.as_deref_mut(),
+        ) else {
+            return Ok(Step::NeedMore);
+        };
+        let available = (r.filled as u64).min(frame.remaining) as usize;
+        if available > frame.done {
+            if let Some(key) = frame.header.mask {
+                apply_mask(
+                    &mut r.buf[frame.done..available],
+                    key,
+                    (frame.offset % 4) as usize + frame.done,
+                );
+            }
+            frame.done = available;
+        }
+        let before = message.inflated.len();
+        let (used, mut pending) = codec
+            .inflate(&r.buf[..frame.done], &mut message.inflated, limit)
+            .map_err(|_| ProtocolError::InvalidCompressedData)?;
+        r.filled -= used;
+        r.buf.advance(used);
+        frame.done -= used;
+        frame.remaining -= used as u64;
+        frame.offset += used as u64;
+        let frame_complete = frame.remaining == 0 && !pending;
+        let mut message_complete = false;
+        if frame_complete && frame.header.fin {
+            let trailer_limit = if streaming { usize::MAX } else { limit };
+            pending = codec
+                .finish_inflate(&mut message.inflated, trailer_limit)
+                .map_err(|_| ProtocolError::InvalidCompressedData)?;
+            message_complete = true;
+        }
+        if message.kind == MessageKind::Text {
+            r.utf8
+                .feed(&message.inflated[before..])
+                .map_err(|_| ProtocolError::InvalidUtf8)?;
+            if message_complete {
+                r.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
+            }
+        }
+        if !streaming && (pending || message.inflated.len() > max_message) {
+            return Err(ProtocolError::MessageTooLarge { limit: max_message });
+        }
+        let kind = message.kind;
+        let progressed = used > 0 || message.inflated.len() > before;
+        if frame_complete {
+            r.frame = None;
+        }
+        if streaming {
+            let hold = if kind == MessageKind::Text {
+                r.utf8.pending()
+            } else {
+                0
+            };
+            let ready = message.inflated.len() - hold;
+            if ready > 0 || message_complete {
+                let held = message.inflated.split_off(ready);
+                let data = core::mem::replace(&mut message.inflated, held);
+                if message_complete {
+                    r.message = None;
+                }
+                return Ok(Step::Event(fragment_event(
+                    kind,
+                    Bytes::from(data),
+                    message_complete,
+                )));
+            }
+        } else if message_complete {
+            let data = core::mem::take(&mut message.inflated);
+            r.message = None;
+            return Ok(Step::Event(data_event(kind, Bytes::from(data))));
+        }
+        Ok(if frame_complete || (pending && progressed) {
+            Step::Continue
+        } else {
+            Step::NeedMore
+        })
+    }
+
+    #[cfg(not(feature = "deflate"))]
+    fn compressed_step(&mut self) -> Result<Step, ProtocolError> {
+        // RSV1 is refused at the header without the feature, so no message is compressed.
+        Ok(Step::NeedMore)
     }
 
     fn on_control(&mut self, opcode: OpCode, payload: Bytes) -> Result<Step, ProtocolError> {

@@ -6,7 +6,7 @@ use super::{Connection, State};
 use crate::close::{CloseCode, MAX_CLOSE_REASON};
 use crate::config::Role;
 use crate::error::SendError;
-use crate::frame::{FrameHeader, MAX_HEADER_LEN, OpCode};
+use crate::frame::{FrameHeader, MAX_HEADER_LEN, OpCode, RSV1};
 use crate::mask::extend_masked;
 use crate::message::{Message, MessageKind};
 
@@ -14,6 +14,8 @@ use crate::message::{Message, MessageKind};
 #[derive(Debug, Clone, Copy)]
 pub(super) struct StreamingSend {
     kind: MessageKind,
+    /// The message is being compressed (permessage-deflate).
+    compressed: bool,
 }
 
 /// A payload to send: borrowed (copied into the output) or shared (queued as is when large).
@@ -130,7 +132,22 @@ impl Connection {
         if self.streaming_send.is_some() {
             return Err(SendError::MessageInProgress);
         }
-        self.write_message(opcode_of(kind), payload, true);
+        #[cfg(feature = "deflate")]
+        if let Some(codec) = self.deflate.as_deref_mut() {
+            let data = payload.as_slice();
+            if codec.should_compress(data.len()) {
+                let mut compressed = alloc::vec::Vec::with_capacity(data.len() / 2 + 64);
+                codec.compress(data, &mut compressed, true);
+                self.write_message(
+                    opcode_of(kind),
+                    Payload::Shared(Bytes::from(compressed)),
+                    true,
+                    RSV1,
+                );
+                return Ok(());
+            }
+        }
+        self.write_message(opcode_of(kind), payload, true, 0);
         Ok(())
     }
 
@@ -143,17 +160,30 @@ impl Connection {
         if self.close_sent {
             return Err(SendError::Closed);
         }
-        let opcode = match self.streaming_send {
-            None => opcode_of(kind),
-            Some(s) if s.kind == kind => OpCode::Continuation,
+        let (opcode, compressed) = match self.streaming_send {
+            None => (opcode_of(kind), self.deflate_enabled()),
+            Some(s) if s.kind == kind => (OpCode::Continuation, s.compressed),
             Some(_) => return Err(SendError::MessageInProgress),
         };
-        self.write_message(opcode, payload, fin);
         self.streaming_send = if fin {
             None
         } else {
-            Some(StreamingSend { kind })
+            Some(StreamingSend { kind, compressed })
         };
+        // RSV1 goes on the first frame of a compressed message only (RFC 7692 §6.1).
+        let rsv = if compressed && opcode != OpCode::Continuation {
+            RSV1
+        } else {
+            0
+        };
+        #[cfg(feature = "deflate")]
+        if let Some(codec) = self.deflate.as_deref_mut().filter(|_| compressed) {
+            let mut out = alloc::vec::Vec::with_capacity(payload.as_slice().len() / 2 + 64);
+            codec.compress(payload.as_slice(), &mut out, fin);
+            self.write_message(opcode, Payload::Shared(Bytes::from(out)), fin, rsv);
+            return Ok(());
+        }
+        self.write_message(opcode, payload, fin, rsv);
         Ok(())
     }
 
@@ -191,29 +221,31 @@ impl Connection {
     }
 
     pub(super) fn write_control(&mut self, opcode: OpCode, payload: &[u8]) {
-        self.write_frame(opcode, true, Payload::Borrowed(payload));
+        self.write_frame(opcode, true, 0, Payload::Borrowed(payload));
     }
 
     /// Writes a message (or one streamed part of one) as one or more frames, splitting it at
     /// [`Config::max_send_frame_size`](crate::Config::max_send_frame_size).
-    fn write_message(&mut self, opcode: OpCode, payload: Payload<'_>, fin: bool) {
+    /// `rsv` applies to the first frame only.
+    fn write_message(&mut self, opcode: OpCode, payload: Payload<'_>, fin: bool, rsv: u8) {
         let len = payload.as_slice().len();
         let max = self.config.max_send_frame_size.unwrap_or(usize::MAX).max(1);
         if len <= max {
-            self.write_frame(opcode, fin, payload);
+            self.write_frame(opcode, fin, rsv, payload);
             return;
         }
         let mut start = 0;
-        let mut opcode = opcode;
+        let (mut opcode, mut rsv) = (opcode, rsv);
         while start < len {
             let end = len.min(start + max);
-            self.write_frame(opcode, fin && end == len, payload.slice(start, end));
+            self.write_frame(opcode, fin && end == len, rsv, payload.slice(start, end));
             opcode = OpCode::Continuation;
+            rsv = 0;
             start = end;
         }
     }
 
-    fn write_frame(&mut self, opcode: OpCode, fin: bool, payload: Payload<'_>) {
+    fn write_frame(&mut self, opcode: OpCode, fin: bool, rsv: u8, payload: Payload<'_>) {
         let data = payload.as_slice();
         let mask = match self.role {
             Role::Client => {
@@ -225,7 +257,7 @@ impl Connection {
         };
         let header = FrameHeader {
             fin,
-            rsv: 0,
+            rsv,
             opcode,
             mask,
             payload_len: data.len() as u64,

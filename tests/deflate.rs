@@ -1,0 +1,301 @@
+//! permessage-deflate (RFC 7692) through the Connection: the RFC's examples, round trips in
+//! both directions and every split, and the failure paths.
+#![cfg(feature = "deflate")]
+
+use proptest::prelude::*;
+use wsproto::extensions::deflate::{DeflateConfig, DeflateParams};
+use wsproto::{Bytes, Config, Connection, Error, Event, Message, ProtocolError, Role, State};
+
+fn params(no_context_takeover: bool, threshold: usize) -> DeflateParams {
+    let config = DeflateConfig {
+        compress_threshold: threshold,
+        server_no_context_takeover: no_context_takeover,
+        client_no_context_takeover: no_context_takeover,
+        ..DeflateConfig::default()
+    };
+    config.accept_offer([]).unwrap().unwrap()
+}
+
+fn endpoint(role: Role, config: Config, p: &DeflateParams) -> Connection {
+    let mut key = 0u8;
+    Connection::with_random(role, config, move |buf: &mut [u8]| {
+        for b in buf {
+            key = key.wrapping_add(17);
+            *b = key;
+        }
+    })
+    .with_deflate(p)
+}
+
+fn drain(conn: &mut Connection) -> Vec<Result<Event, Error>> {
+    let mut events = Vec::new();
+    loop {
+        match conn.poll_event() {
+            Ok(Some(e)) => events.push(Ok(e)),
+            Ok(None) => return events,
+            Err(e) => events.push(Err(e)),
+        }
+    }
+}
+
+fn take_all_output(conn: &mut Connection) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(chunk) = conn.take_output() {
+        out.extend_from_slice(&chunk);
+    }
+    out
+}
+
+#[test]
+fn rfc7692_7_2_3_1_a_message_compressed_in_one_frame() {
+    let mut client = endpoint(Role::Client, Config::default(), &params(false, 0));
+    client.receive(&[0xc1, 0x07, 0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]);
+    assert_eq!(drain(&mut client), vec![Ok(Event::Text("Hello".into()))]);
+}
+
+#[test]
+fn rfc7692_7_2_3_1_fragmented_compressed_message() {
+    let mut client = endpoint(Role::Client, Config::default(), &params(false, 0));
+    client.receive(&[0x41, 0x03, 0xf2, 0x48, 0xcd]);
+    assert_eq!(drain(&mut client), vec![]);
+    client.receive(&[0x80, 0x04, 0xc9, 0xc9, 0x07, 0x00]);
+    assert_eq!(drain(&mut client), vec![Ok(Event::Text("Hello".into()))]);
+}
+
+#[test]
+fn rfc7692_7_2_3_2_context_takeover_shares_the_window() {
+    // "Hello" twice; the second one refers back to the first.
+    let mut client = endpoint(Role::Client, Config::default(), &params(false, 0));
+    client.receive(&[0xc1, 0x07, 0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]);
+    client.receive(&[0xc1, 0x05, 0xf2, 0x00, 0x11, 0x00, 0x00]);
+    assert_eq!(
+        drain(&mut client),
+        vec![
+            Ok(Event::Text("Hello".into())),
+            Ok(Event::Text("Hello".into()))
+        ]
+    );
+}
+
+#[test]
+fn server_sends_the_rfc_bytes_for_hello() {
+    let mut server = endpoint(Role::Server, Config::default(), &params(false, 0));
+    server.send_text("Hello").unwrap();
+    assert_eq!(
+        take_all_output(&mut server),
+        [0xc1, 0x07, 0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]
+    );
+}
+
+#[test]
+fn short_messages_below_the_threshold_go_uncompressed() {
+    let mut server = endpoint(Role::Server, Config::default(), &params(false, 64));
+    server.send_text("Hello").unwrap();
+    assert_eq!(take_all_output(&mut server), b"\x81\x05Hello");
+}
+
+#[test]
+fn rsv1_on_a_continuation_or_control_frame_is_a_protocol_error() {
+    for input in [
+        &[
+            0x41, 0x03, 0xf2, 0x48, 0xcd, 0xc0, 0x04, 0xc9, 0xc9, 0x07, 0x00,
+        ][..],
+        &[0xc9, 0x00][..],
+        &[0xe1, 0x00][..],
+    ] {
+        let mut client = endpoint(Role::Client, Config::default(), &params(false, 0));
+        client.receive(input);
+        let events = drain(&mut client);
+        assert!(
+            matches!(
+                events.last(),
+                Some(Err(Error::Protocol(ProtocolError::ReservedBits(_))))
+            ),
+            "{events:?}"
+        );
+        assert_eq!(&take_all_output(&mut client)[..1], &[0x88]);
+        assert_eq!(client.state(), State::Closed);
+    }
+}
+
+#[test]
+fn rsv1_without_negotiated_deflate_is_a_protocol_error() {
+    let mut client = Connection::new(Role::Client, Config::default());
+    client.receive(&[0xc1, 0x07, 0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]);
+    assert_eq!(
+        drain(&mut client),
+        vec![Err(Error::Protocol(ProtocolError::ReservedBits(0b100)))]
+    );
+}
+
+#[test]
+fn corrupt_compressed_data_fails_with_1007() {
+    let mut client = endpoint(Role::Client, Config::default(), &params(false, 0));
+    client.receive(&[0xc2, 0x04, 0xff, 0xff, 0xff, 0xff]);
+    assert_eq!(
+        drain(&mut client),
+        vec![Err(Error::Protocol(ProtocolError::InvalidCompressedData))]
+    );
+    let out = take_all_output(&mut client);
+    // A masked close frame from the client: unmask the code.
+    assert_eq!(out[0], 0x88);
+    let key = [out[2], out[3], out[4], out[5]];
+    let code = u16::from_be_bytes([out[6] ^ key[0], out[7] ^ key[1]]);
+    assert_eq!(code, 1007);
+}
+
+#[test]
+fn invalid_utf8_inside_compressed_text_fails_with_1007() {
+    let p = params(false, 0);
+    let mut server = endpoint(Role::Server, Config::default(), &p);
+    server.send_binary(&[b'a', 0xff, b'b']).unwrap();
+    let mut wire = take_all_output(&mut server);
+    wire[0] = (wire[0] & 0xf0) | 0x1; // relabel as text
+    let mut client = endpoint(Role::Client, Config::default(), &p);
+    client.receive(&wire);
+    assert_eq!(
+        drain(&mut client),
+        vec![Err(Error::Protocol(ProtocolError::InvalidUtf8))]
+    );
+}
+
+#[test]
+fn a_decompression_bomb_stops_at_the_message_limit() {
+    let p = params(false, 0);
+    let mut server = endpoint(Role::Server, Config::default(), &p);
+    server
+        .send(Message::Binary(Bytes::from(vec![0u8; 8 << 20])))
+        .unwrap();
+    let wire = take_all_output(&mut server);
+    assert!(
+        wire.len() < 128 * 1024,
+        "8 MiB of zeros should compress well: {}",
+        wire.len()
+    );
+    let mut client = endpoint(
+        Role::Client,
+        Config::default().max_message_size(1 << 20),
+        &p,
+    );
+    client.receive(&wire);
+    assert_eq!(
+        drain(&mut client),
+        vec![Err(Error::Protocol(ProtocolError::MessageTooLarge {
+            limit: 1 << 20
+        }))]
+    );
+}
+
+#[test]
+fn a_message_exactly_at_the_limit_is_accepted() {
+    let p = params(false, 0);
+    let mut server = endpoint(Role::Server, Config::default(), &p);
+    server.send_binary(&[7u8; 1000]).unwrap();
+    let wire = take_all_output(&mut server);
+    let mut client = endpoint(Role::Client, Config::default().max_message_size(1000), &p);
+    client.receive(&wire);
+    assert_eq!(
+        drain(&mut client),
+        vec![Ok(Event::Binary(Bytes::from(vec![7u8; 1000])))]
+    );
+}
+
+#[test]
+fn streamed_receive_of_a_large_compressed_message_comes_in_bounded_parts() {
+    let p = params(false, 0);
+    let mut server = endpoint(Role::Server, Config::default(), &p);
+    let text = "héllo wörld ✓ 😀 ".repeat(40_000);
+    server.send_text(&text).unwrap();
+    let wire = take_all_output(&mut server);
+    let mut client = endpoint(Role::Client, Config::default().stream_messages(true), &p);
+    client.receive(&wire);
+    let mut joined = String::new();
+    let mut parts = 0;
+    for event in drain(&mut client) {
+        match event.unwrap() {
+            Event::TextFragment { data, fin } => {
+                assert!(data.len() <= 64 * 1024);
+                joined.push_str(&data);
+                parts += 1;
+                assert_eq!(fin, joined.len() == text.len());
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(parts > 1);
+    assert_eq!(joined, text);
+}
+
+#[derive(Debug, Clone)]
+enum Msg {
+    Text(String),
+    Binary(Vec<u8>),
+    StreamedText(Vec<String>),
+}
+
+fn msg() -> impl Strategy<Value = Msg> {
+    prop_oneof![
+        "\\PC{0,300}".prop_map(Msg::Text),
+        "(abc|xyz|é|😀){0,2000}".prop_map(Msg::Text),
+        proptest::collection::vec(any::<u8>(), 0..2000).prop_map(Msg::Binary),
+        proptest::collection::vec(0u8..4, 0..5000).prop_map(Msg::Binary),
+        proptest::collection::vec("\\PC{0,50}", 1..5).prop_map(Msg::StreamedText),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+    #[test]
+    fn compressed_round_trip_any_split_both_directions(
+        msgs in proptest::collection::vec(msg(), 1..8),
+        no_context_takeover in any::<bool>(),
+        threshold in prop_oneof![Just(0usize), Just(64)],
+        frame_size in prop_oneof![Just(None), Just(Some(7usize)), Just(Some(300))],
+        chunk in 1usize..600,
+        streaming in any::<bool>(),
+    ) {
+        let p = params(no_context_takeover, threshold);
+        for sender_role in [Role::Client, Role::Server] {
+            let receiver_role = if sender_role == Role::Client { Role::Server } else { Role::Client };
+            let mut tx = endpoint(sender_role, Config::default().max_send_frame_size(frame_size), &p);
+            let mut rx = endpoint(receiver_role, Config::default().stream_messages(streaming), &p);
+            let mut expected = Vec::new();
+            for m in &msgs {
+                match m {
+                    Msg::Text(t) => { tx.send_text(t).unwrap(); expected.push(t.as_bytes().to_vec()); }
+                    Msg::Binary(b) => { tx.send_binary(b).unwrap(); expected.push(b.clone()); }
+                    Msg::StreamedText(parts) => {
+                        for (i, part) in parts.iter().enumerate() {
+                            tx.send_text_fragment(part, i + 1 == parts.len()).unwrap();
+                        }
+                        tx.send_ping(b"between").unwrap();
+                        expected.push(parts.concat().into_bytes());
+                    }
+                }
+            }
+            let wire = take_all_output(&mut tx);
+            let mut got: Vec<Vec<u8>> = Vec::new();
+            let mut partial = Vec::new();
+            for piece in wire.chunks(chunk) {
+                rx.receive(piece);
+                for event in drain(&mut rx) {
+                    match event.unwrap() {
+                        Event::Text(t) => got.push(t.as_bytes().to_vec()),
+                        Event::Binary(b) => got.push(b.to_vec()),
+                        Event::TextFragment { data, fin } => {
+                            partial.extend_from_slice(data.as_bytes());
+                            if fin { got.push(std::mem::take(&mut partial)); }
+                        }
+                        Event::BinaryFragment { data, fin } => {
+                            partial.extend_from_slice(&data);
+                            if fin { got.push(std::mem::take(&mut partial)); }
+                        }
+                        Event::Ping(_) | Event::Pong(_) => {}
+                        Event::Close(c) => panic!("unexpected close {c:?}"),
+                    }
+                }
+            }
+            prop_assert_eq!(&got, &expected);
+        }
+    }
+}
