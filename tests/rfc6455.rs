@@ -40,7 +40,17 @@ fn fails_with(
     before: &[Event],
     expected: ProtocolError,
 ) -> Vec<WireFrame> {
-    let mut c = conn(role, config);
+    fails_with_conn(conn(role, config), input, before, expected)
+}
+
+/// [`fails_with`] for a connection built by the caller.
+fn fails_with_conn(
+    mut c: Connection,
+    input: &[u8],
+    before: &[Event],
+    expected: ProtocolError,
+) -> Vec<WireFrame> {
+    let role = c.role();
     let (events, error) = feed(&mut c, input);
     assert_eq!(events, before, "{role:?}: events before the error");
     assert_eq!(
@@ -2584,6 +2594,22 @@ mod errors {
             assert!(!expected.to_string().is_empty());
         }
         assert_eq!(codes.into_iter().collect::<Vec<_>>(), [1002, 1007, 1009]);
+    }
+
+    /// The one protocol error only permessage-deflate can produce.
+    #[cfg(feature = "deflate")]
+    #[test]
+    fn invalid_compressed_data_is_reachable() {
+        use wsproto::extensions::deflate::DeflateConfig;
+        let params = DeflateConfig::default().accept_offer([]).unwrap().unwrap();
+        for role in ROLES {
+            let (mut input, before) = good_prefix(role);
+            // RSV1 marks a compressed message; 0xff… does not inflate.
+            input.extend(frame_to(role, FIN | RSV1 | BINARY, &[0xff; 4]));
+            input.extend(frame_to(role, FIN | TEXT, b"never"));
+            let c = conn(role, Config::default()).with_deflate(&params);
+            fails_with_conn(c, &input, &before, ProtocolError::InvalidCompressedData);
+        }
     }
 
     #[test]
