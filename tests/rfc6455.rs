@@ -2697,7 +2697,6 @@ mod errors {
             SendError::CloseReasonTooLong(124),
             SendError::ControlPayloadTooLong(126),
             SendError::MessageInProgress,
-            SendError::NoMessageInProgress,
         ] {
             assert!(!e.to_string().is_empty());
         }

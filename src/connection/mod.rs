@@ -194,7 +194,8 @@ impl Connection {
             return true;
         }
         // After a failure the close frame still has to go out; a timeout cleared the output.
-        self.out.is_empty() && (self.failed || self.role == Role::Server || self.timers.close_wait_expired())
+        self.out.is_empty()
+            && (self.failed || self.role == Role::Server || self.timers.close_wait_expired())
     }
 
     // ----- input -----
