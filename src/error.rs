@@ -179,8 +179,6 @@ pub enum SendError {
     ControlPayloadTooLong(usize),
     /// A whole message or a new streamed message while a streamed message is still open.
     MessageInProgress,
-    /// A fragment or finish with no streamed message open.
-    NoMessageInProgress,
 }
 
 impl fmt::Display for SendError {
@@ -195,7 +193,6 @@ impl fmt::Display for SendError {
                 write!(f, "control payload of {n} bytes (at most 125 allowed)")
             }
             SendError::MessageInProgress => f.write_str("a streamed message is still in progress"),
-            SendError::NoMessageInProgress => f.write_str("no streamed message is in progress"),
         }
     }
 }

@@ -1,14 +1,14 @@
 //! The blocking driver over real loopback sockets.
 #![cfg(feature = "blocking")]
 
-mod common;
+mod io_common;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::thread;
 use std::time::Duration;
 
-use common::{frame, pattern, tcp_pair, within_limit};
+use io_common::{frame, pattern, tcp_pair, within_limit};
 use wsproto::handshake::{AcceptOptions, ClientRequest, HandshakeError};
 use wsproto::io::blocking::WebSocket;
 use wsproto::io::{Error, Options, Rejection};

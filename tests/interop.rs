@@ -1,11 +1,11 @@
 //! The blocking and the tokio drivers talking to each other over loopback TCP.
 #![cfg(all(feature = "blocking", feature = "tokio"))]
 
-mod common;
+mod io_common;
 
 use std::thread;
 
-use common::{LIMIT, pattern, within_limit};
+use io_common::{LIMIT, pattern, within_limit};
 use tokio::net::TcpListener;
 use wsproto::io::Error;
 use wsproto::io::blocking::WebSocket;

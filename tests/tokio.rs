@@ -1,11 +1,11 @@
 //! The tokio driver over real loopback sockets.
 #![cfg(feature = "tokio")]
 
-mod common;
+mod io_common;
 
 use std::time::Duration;
 
-use common::{LIMIT, frame, pattern};
+use io_common::{LIMIT, frame, pattern};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};

@@ -70,7 +70,7 @@ pub struct Connection {
     reader: Reader,
     out: OutputQueue,
     streaming_send: Option<StreamingSend>,
-    /// We wrote a close frame.
+    /// We wrote a close frame, or the connection failed: nothing more may be sent.
     close_sent: bool,
     /// The peer's close frame arrived.
     close_received: bool,
@@ -332,6 +332,9 @@ impl Connection {
     /// Moves to `Closed` for good: no more input is processed, no more events are produced.
     fn terminate(&mut self) {
         self.failed = true;
+        // Refuse every later send (SendError::Closed): nothing may follow a failure, and a
+        // close() must not move the state back from Closed to Closing.
+        self.close_sent = true;
         self.state = State::Closed;
         self.streaming_send = None;
         self.reader.clear();

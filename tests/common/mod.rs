@@ -1,70 +1,337 @@
-//! Helpers shared by the driver tests: loopback socket pairs, hand-made frames, time limits.
+//! Helpers shared by the integration tests: an independent frame encoder and decoder (so the
+//! tests do not trust the crate's own codec), deterministic key sources, and event draining.
+//!
+//! Each test binary uses a different subset, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
-use std::net::{TcpListener, TcpStream};
-use std::sync::mpsc;
-use std::time::Duration;
+pub mod pair;
 
-/// How long any one test may take before it counts as hung.
-pub const LIMIT: Duration = Duration::from_secs(60);
+use wsproto::{Config, Connection, Error, Event, Role, State};
 
-/// A connected pair of loopback TCP sockets: (client end, server end).
-pub fn tcp_pair() -> (TcpStream, TcpStream) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-    let (server, _) = listener.accept().unwrap();
-    client.set_nodelay(true).unwrap();
-    server.set_nodelay(true).unwrap();
-    (client, server)
-}
+// ----- opcodes and first bytes -----
 
-/// One frame: `opcode` with FIN as given, masked (as a client sends) when `masked`.
-pub fn frame(opcode: u8, fin: bool, payload: &[u8], masked: bool) -> Vec<u8> {
-    let mut out = vec![(u8::from(fin) << 7) | opcode];
-    let mask_bit = if masked { 0x80 } else { 0 };
-    match payload.len() {
-        n if n < 126 => out.push(mask_bit | n as u8),
-        n if n <= 0xffff => {
-            out.push(mask_bit | 126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            out.push(mask_bit | 127);
-            out.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    if masked {
-        let key = [0x37, 0xfa, 0x21, 0x3d];
-        out.extend_from_slice(&key);
-        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+pub const CONT: u8 = 0x0;
+pub const TEXT: u8 = 0x1;
+pub const BINARY: u8 = 0x2;
+pub const CLOSE: u8 = 0x8;
+pub const PING: u8 = 0x9;
+pub const PONG: u8 = 0xA;
+pub const FIN: u8 = 0x80;
+pub const RSV1: u8 = 0x40;
+pub const RSV2: u8 = 0x20;
+pub const RSV3: u8 = 0x10;
+
+/// The mask key the tests' simulated clients use.
+pub const KEY: [u8; 4] = [0xa1, 0xb2, 0xc3, 0xd4];
+
+/// The mask key of the RFC 6455 §5.7 examples.
+pub const RFC_KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+
+// ----- encoding -----
+
+/// A frame header with an explicit first byte (FIN | RSV | opcode), mask and announced length.
+/// Always uses the minimal length encoding.
+pub fn header(b0: u8, mask: Option<[u8; 4]>, len: u64) -> Vec<u8> {
+    let mask_bit = if mask.is_some() { 0x80 } else { 0 };
+    let mut out = vec![b0];
+    if len <= 125 {
+        out.push(mask_bit | len as u8);
+    } else if len <= 0xFFFF {
+        out.push(mask_bit | 126);
+        out.extend_from_slice(&(len as u16).to_be_bytes());
     } else {
-        out.extend_from_slice(payload);
+        out.push(mask_bit | 127);
+        out.extend_from_slice(&len.to_be_bytes());
+    }
+    if let Some(key) = mask {
+        out.extend_from_slice(&key);
     }
     out
 }
 
-/// Runs `f` on its own thread and fails the test if it does not finish within [`LIMIT`].
-pub fn within_limit<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    match rx.recv_timeout(LIMIT) {
-        Ok(value) => value,
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("test hung for {LIMIT:?}"),
-        Err(mpsc::RecvTimeoutError::Disconnected) => panic!("test thread panicked"),
+/// XORs `data` with `key` (RFC 6455 §5.3), byte by byte: the reference the crate is checked against.
+pub fn mask_bytes(data: &[u8], key: [u8; 4]) -> Vec<u8> {
+    data.iter()
+        .enumerate()
+        .map(|(i, b)| b ^ key[i % 4])
+        .collect()
+}
+
+/// A whole frame: header plus (masked, if `mask` is set) payload.
+pub fn frame(b0: u8, mask: Option<[u8; 4]>, payload: &[u8]) -> Vec<u8> {
+    let mut out = header(b0, mask, payload.len() as u64);
+    match mask {
+        Some(key) => out.extend(mask_bytes(payload, key)),
+        None => out.extend_from_slice(payload),
+    }
+    out
+}
+
+/// A frame as the peer of `receiver` would send it: masked with [`KEY`] when the receiver is a
+/// server (the peer is a client), unmasked when the receiver is a client.
+pub fn frame_to(receiver: Role, b0: u8, payload: &[u8]) -> Vec<u8> {
+    frame(b0, peer_mask(receiver), payload)
+}
+
+/// The header the peer of `receiver` would send for a payload of `len` bytes.
+pub fn header_to(receiver: Role, b0: u8, len: u64) -> Vec<u8> {
+    header(b0, peer_mask(receiver), len)
+}
+
+/// The mask the peer of `receiver` uses: [`KEY`] for a client peer, none for a server peer.
+pub fn peer_mask(receiver: Role) -> Option<[u8; 4]> {
+    match receiver {
+        Role::Server => Some(KEY),
+        Role::Client => None,
     }
 }
 
-/// A payload whose bytes depend on `seed` and position, to detect loss or reordering.
-pub fn pattern(seed: u32, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
+/// A close frame payload: code and reason.
+pub fn close_payload(code: u16, reason: &[u8]) -> Vec<u8> {
+    let mut p = code.to_be_bytes().to_vec();
+    p.extend_from_slice(reason);
+    p
+}
+
+// ----- decoding -----
+
+/// A frame decoded from a connection's output, payload unmasked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WireFrame {
+    pub fin: bool,
+    pub rsv: u8,
+    pub opcode: u8,
+    pub key: Option<[u8; 4]>,
+    pub payload: Vec<u8>,
+}
+
+impl WireFrame {
+    /// The status code of a close frame, `None` when its payload is empty.
+    pub fn close_code(&self) -> Option<u16> {
+        assert_eq!(self.opcode, CLOSE, "not a close frame: {self:?}");
+        assert_ne!(self.payload.len(), 1, "one-byte close payload");
+        (self.payload.len() >= 2).then(|| u16::from_be_bytes([self.payload[0], self.payload[1]]))
+    }
+
+    /// The reason of a close frame.
+    pub fn close_reason(&self) -> &str {
+        assert_eq!(self.opcode, CLOSE);
+        std::str::from_utf8(self.payload.get(2..).unwrap_or(&[])).expect("UTF-8 close reason")
+    }
+}
+
+/// Decodes a byte stream of complete frames; panics on anything malformed or incomplete.
+pub fn parse_frames(mut bytes: &[u8]) -> Vec<WireFrame> {
+    let mut frames = Vec::new();
+    while !bytes.is_empty() {
+        assert!(bytes.len() >= 2, "truncated header");
+        let b0 = bytes[0];
+        let b1 = bytes[1];
+        let (len, mut pos) = match b1 & 0x7F {
+            126 => {
+                let len = u64::from(u16::from_be_bytes([bytes[2], bytes[3]]));
+                assert!(len >= 126, "non-minimal 16-bit length {len}");
+                (len, 4)
+            }
+            127 => {
+                let len = u64::from_be_bytes(bytes[2..10].try_into().unwrap());
+                assert!(len > 0xFFFF, "non-minimal 64-bit length {len}");
+                assert_eq!(len >> 63, 0, "64-bit length with the top bit set");
+                (len, 10)
+            }
+            n => (u64::from(n), 2),
+        };
+        let key = (b1 & 0x80 != 0).then(|| {
+            let k: [u8; 4] = bytes[pos..pos + 4].try_into().unwrap();
+            pos += 4;
+            k
+        });
+        let len = len as usize;
+        assert!(bytes.len() >= pos + len, "truncated payload");
+        let raw = &bytes[pos..pos + len];
+        let payload = match key {
+            Some(k) => mask_bytes(raw, k),
+            None => raw.to_vec(),
+        };
+        frames.push(WireFrame {
+            fin: b0 & 0x80 != 0,
+            rsv: (b0 >> 4) & 0b111,
+            opcode: b0 & 0x0F,
+            key,
+            payload,
+        });
+        bytes = &bytes[pos + len..];
+    }
+    frames
+}
+
+/// Checks the masking rule for frames written by `writer` (§5.1, §5.3): a client masks every
+/// frame, a server none.
+pub fn assert_masking(writer: Role, frames: &[WireFrame]) {
+    for f in frames {
+        match writer {
+            Role::Client => assert!(f.key.is_some(), "client frame not masked: {f:?}"),
+            Role::Server => assert!(f.key.is_none(), "server frame masked: {f:?}"),
+        }
+    }
+}
+
+// ----- connections -----
+
+/// A deterministic key source: an endless stream of pseudo-random bytes from `seed`
+/// (splitmix64), so tests can predict every key.
+pub fn seeded_rng(seed: u64) -> impl FnMut(&mut [u8]) + Send + 'static {
+    let mut stream = KeyStream::new(seed);
+    move |dest: &mut [u8]| stream.fill(dest)
+}
+
+/// The byte stream behind [`seeded_rng`], to compute the keys a connection will use.
+#[derive(Debug, Clone)]
+pub struct KeyStream {
+    state: u64,
+    block: [u8; 8],
+    used: usize,
+}
+
+impl KeyStream {
+    pub fn new(seed: u64) -> Self {
+        KeyStream {
+            state: seed,
+            block: [0; 8],
+            used: 8,
+        }
+    }
+
+    pub fn fill(&mut self, dest: &mut [u8]) {
+        for b in dest {
+            if self.used == 8 {
+                self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+                let mut z = self.state;
+                z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+                self.block = (z ^ (z >> 31)).to_le_bytes();
+                self.used = 0;
+            }
+            *b = self.block[self.used];
+            self.used += 1;
+        }
+    }
+
+    pub fn key(&mut self) -> [u8; 4] {
+        let mut k = [0; 4];
+        self.fill(&mut k);
+        k
+    }
+}
+
+/// A key source that always yields `key` (for reproducing the RFC's example bytes).
+pub fn fixed_rng(key: [u8; 4]) -> impl FnMut(&mut [u8]) + Send + 'static {
+    move |dest: &mut [u8]| {
+        for (i, b) in dest.iter_mut().enumerate() {
+            *b = key[i % 4];
+        }
+    }
+}
+
+/// A connection for `role` with deterministic keys.
+pub fn conn(role: Role, config: Config) -> Connection {
+    Connection::with_random(role, config, seeded_rng(7))
+}
+
+/// Polls until `Ok(None)` or an error; returns the events and the error, if any.
+pub fn drain(c: &mut Connection) -> (Vec<Event>, Option<Error>) {
+    let mut events = Vec::new();
+    loop {
+        match c.poll_event() {
+            Ok(Some(e)) => events.push(e),
+            Ok(None) => return (events, None),
+            Err(e) => return (events, Some(e)),
+        }
+    }
+}
+
+/// Polls until `Ok(None)`, panicking on an error.
+pub fn events(c: &mut Connection) -> Vec<Event> {
+    let (events, error) = drain(c);
+    assert_eq!(error, None, "unexpected error after events {events:?}");
+    events
+}
+
+/// Takes every waiting output byte, checking that `buffered_output` agreed.
+pub fn take_output(c: &mut Connection) -> Vec<u8> {
+    let expected = c.buffered_output();
+    let mut out = Vec::new();
+    while let Some(chunk) = c.take_output() {
+        assert!(!chunk.is_empty(), "take_output returned an empty chunk");
+        out.extend_from_slice(&chunk);
+    }
+    assert_eq!(
+        out.len(),
+        expected,
+        "buffered_output disagrees with the output"
+    );
+    assert_eq!(c.buffered_output(), 0);
+    out
+}
+
+/// Takes and decodes every waiting output frame, checking the masking rule for `c`'s role.
+pub fn take_frames(c: &mut Connection) -> Vec<WireFrame> {
+    let role = c.role();
+    let frames = parse_frames(&take_output(c));
+    assert_masking(role, &frames);
+    frames
+}
+
+/// Feeds `input` and drains: the one-call version of the common test step.
+pub fn feed(c: &mut Connection, input: &[u8]) -> (Vec<Event>, Option<Error>) {
+    c.receive(input);
+    drain(c)
+}
+
+/// Asserts that `c` has failed for good: closed, no events however much more is fed (even
+/// valid frames), input discarded.
+pub fn assert_dead(c: &mut Connection) {
+    assert_eq!(c.state(), State::Closed);
+    assert!(matches!(c.poll_event(), Ok(None)));
+    let role = c.role();
+    c.receive(&frame_to(role, FIN | TEXT, b"more"));
+    c.receive(&frame_to(role, FIN | PING, b"p"));
+    assert_eq!(
+        c.buffered_input(),
+        0,
+        "input accepted after the connection failed"
+    );
+    assert!(matches!(c.poll_event(), Ok(None)));
+    assert!(matches!(c.poll_event(), Ok(None)));
+    assert_eq!(
+        c.buffered_output(),
+        0,
+        "output produced after the connection failed"
+    );
+    assert_eq!(c.state(), State::Closed);
+}
+
+/// Both roles, for tests that apply to either.
+pub const ROLES: [Role; 2] = [Role::Client, Role::Server];
+
+/// Text of `n` bytes mixing ASCII and multi-byte code points (valid UTF-8 of exactly `n` bytes).
+pub fn mixed_text(n: usize) -> String {
+    let pieces = ["a", "é", "€", "😀", "z", "ß", "中"];
+    let mut s = String::with_capacity(n);
+    let mut i = 0;
+    while s.len() < n {
+        let p = pieces[i % pieces.len()];
+        if s.len() + p.len() <= n {
+            s.push_str(p);
+        } else {
+            s.push('x');
+        }
+        i += 1;
+    }
+    s
+}
+
+/// Binary payload of `n` bytes that is not periodic with period 4 (so masking bugs show).
+pub fn pattern(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i * 31 + i / 7) as u8).collect()
 }
