@@ -5,8 +5,8 @@ mod io_common;
 
 use std::time::Duration;
 
-use io_common::{LIMIT, frame, pattern};
 use futures_util::{SinkExt, StreamExt};
+use io_common::{LIMIT, frame, pattern};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::timeout;
@@ -159,11 +159,8 @@ async fn stream_and_sink_echo() {
             // Echo with the combinators: the read half feeds the write half.
             let (mut reader, mut writer) = server.split();
             while let Some(msg) = reader.next().await {
-                match msg.unwrap() {
-                    msg @ (Message::Text(_) | Message::Binary(_)) => {
-                        writer.send(msg).await.unwrap()
-                    }
-                    _ => {}
+                if let msg @ (Message::Text(_) | Message::Binary(_)) = msg.unwrap() {
+                    writer.send(msg).await.unwrap();
                 }
             }
         });
