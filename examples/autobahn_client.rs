@@ -61,16 +61,15 @@ fn main() -> ExitCode {
 
 fn case_count(base: &str, options: &Options) -> Result<u32, Error> {
     let (mut ws, _) = WebSocket::connect_with_options(&format!("{base}/getCaseCount"), options)?;
-    let mut count = None;
+    // The count comes as a text message; the server closes afterwards.
     loop {
-        match ws.read() {
-            Ok(Message::Text(text)) => count = text.trim().parse().ok(),
-            Ok(_) => {}
-            Err(Error::Closed) => break,
-            Err(e) => return Err(e),
+        if let Message::Text(text) = ws.read()? {
+            return text
+                .trim()
+                .parse()
+                .map_err(|_| Error::Io(std::io::Error::other("the case count is not a number")));
         }
     }
-    count.ok_or(Error::Closed)
 }
 
 fn run_case(url: &str, options: &Options) -> Result<(), Error> {

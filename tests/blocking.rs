@@ -568,3 +568,19 @@ fn deflate_can_be_turned_off() {
         assert!(!server.join().unwrap().connection().deflate_enabled());
     });
 }
+
+#[test]
+fn a_reset_after_the_close_handshake_ends_the_connection_cleanly() {
+    within_limit(|| {
+        let (mut raw, mut client) = raw_peer(Role::Client, Config::default());
+        raw.write_all(&frame(0x8, true, &1000u16.to_be_bytes(), false))
+            .unwrap();
+        assert_eq!(
+            client.read().unwrap(),
+            Message::Close(Some(CloseFrame::new(CloseCode::NORMAL, "")))
+        );
+        // The server drops TCP with the client's close reply unread: the kernel resets it.
+        drop(raw);
+        assert!(matches!(client.read(), Err(Error::Closed)));
+    });
+}

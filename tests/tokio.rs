@@ -588,3 +588,25 @@ async fn permessage_deflate_is_negotiated() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_reset_after_the_close_handshake_ends_the_connection_cleanly() {
+    limited(async {
+        let (c, raw) = tcp_pair().await;
+        let mut raw = raw;
+        let mut client =
+            WebSocketStream::from_connection(c, Connection::new(Role::Client, Config::default()));
+        raw.write_all(&frame(0x8, true, &1000u16.to_be_bytes(), false))
+            .await
+            .unwrap();
+        assert_eq!(
+            client.read().await.unwrap(),
+            Message::Close(Some(CloseFrame::new(CloseCode::NORMAL, "")))
+        );
+        // Wait for the reply to arrive, then drop TCP with it unread: the kernel resets it.
+        raw.readable().await.unwrap();
+        drop(raw);
+        assert!(client.next().await.is_none());
+    })
+    .await;
+}

@@ -6,6 +6,37 @@
 //!
 //! Timers (keepalive pings, the close-handshake timeout) are honoured by bounding each blocking
 //! read with a read timeout taken from [`Connection::poll_timeout`]: see [`Transport`].
+//!
+//! ```
+//! use std::net::TcpListener;
+//! use std::thread;
+//! use wsproto::io::blocking::WebSocket;
+//! use wsproto::{CloseCode, Message};
+//!
+//! // A server that echoes text and binary messages, one thread per connection.
+//! let listener = TcpListener::bind("127.0.0.1:0")?;
+//! let addr = listener.local_addr()?;
+//! thread::spawn(move || -> Result<(), wsproto::io::Error> {
+//!     let (stream, _) = listener.accept()?;
+//!     let mut ws = WebSocket::accept(stream)?;
+//!     loop {
+//!         // Ends with `Err(Error::Closed)` once the client has closed.
+//!         match ws.read()? {
+//!             msg @ (Message::Text(_) | Message::Binary(_)) => ws.send(msg)?,
+//!             _ => {} // pings and the close are answered automatically
+//!         }
+//!     }
+//! });
+//!
+//! // A client.
+//! let (mut ws, _response) = WebSocket::connect(&format!("ws://{addr}/chat"))?;
+//! ws.send(Message::text("hello"))?;
+//! assert_eq!(ws.read()?, Message::text("hello"));
+//! ws.close(CloseCode::NORMAL, "done")?;
+//! assert!(matches!(ws.read()?, Message::Close(_))); // the server's reply
+//! assert!(ws.read().is_err()); // Error::Closed: the server closed TCP
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::boxed::Box;
 use std::io::{self, IoSlice, Read, Write};
@@ -264,7 +295,10 @@ impl<S: Transport> WebSocket<S> {
                     return Err(Error::Connection(e));
                 }
             }
-            self.flush()?;
+            if let Err(e) = self.flush() {
+                // After the close handshake a peer that is already gone ends the connection.
+                return Err(if self.closed() { Error::Closed } else { e });
+            }
             if self.conn.should_close_transport() {
                 return Err(Error::Closed);
             }
@@ -351,6 +385,12 @@ impl<S: Transport> WebSocket<S> {
         Ok(())
     }
 
+    /// Whether the connection is closed: both close frames exchanged, or failed with its error
+    /// already returned. Only the transport is left to finish.
+    fn closed(&self) -> bool {
+        self.conn.state() == crate::State::Closed
+    }
+
     /// The connection's clock: time since this driver was created.
     fn now(&self) -> Duration {
         self.origin.elapsed()
@@ -386,6 +426,9 @@ impl<S: Transport> WebSocket<S> {
                         e.kind(),
                         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                     ) => {}
+            // A reset once both close frames are exchanged is how some servers close TCP: it
+            // ends the transport like an end of input.
+            Err(_) if self.closed() => self.conn.receive_eof(),
             Err(e) => return Err(Error::Io(e)),
         }
         // Timers that came due while the read blocked (or because it timed out).

@@ -1,7 +1,7 @@
-//! Drivers that run a [`Connection`](crate::Connection) over real I/O.
+//! Drivers that run a [`Connection`] over real I/O.
 //!
 //! The core does no I/O; these thin adapters move bytes between it and a transport, using only
-//! the crate's public API, in the order documented on [`Connection`](crate::Connection): feed
+//! the crate's public API, in the order documented on [`Connection`]: feed
 //! bytes in, drain events and output, sleep until the transport or a timer needs attention.
 //!
 //! - [`blocking`] (feature `blocking`): a [`WebSocket`](blocking::WebSocket) over
@@ -17,7 +17,7 @@
 //! turned off.
 //!
 //! Both write with vectored I/O (the connection's queued output is handed over as a list of
-//! slices), deliver whole messages as [`Message`](crate::Message)s, and report a transport that
+//! slices), deliver whole messages as [`Message`]s, and report a transport that
 //! drops mid-frame as an [`Error`] rather than hanging or panicking.
 
 use core::fmt;

@@ -10,6 +10,40 @@
 //! produces (even when the writing half is idle) and runs the timers (keepalive pings, the
 //! close-handshake timeout) with [`tokio::time`], so keep reading for as long as the connection
 //! should live. The runtime needs its time driver enabled (as `#[tokio::main]` does).
+//!
+//! ```
+//! use tokio::net::TcpListener;
+//! use wsproto::io::tokio::WebSocketStream;
+//! use wsproto::{CloseCode, Message};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // A server task that echoes text and binary messages.
+//! let listener = TcpListener::bind("127.0.0.1:0").await?;
+//! let addr = listener.local_addr()?;
+//! tokio::spawn(async move {
+//!     let (stream, _) = listener.accept().await?;
+//!     let ws = WebSocketStream::accept(stream).await?;
+//!     // Split, so that one task could read while another writes.
+//!     let (mut reader, mut writer) = ws.split();
+//!     while let Ok(msg) = reader.read().await {
+//!         if let Message::Text(_) | Message::Binary(_) = msg {
+//!             writer.send(msg).await?;
+//!         }
+//!     }
+//!     Ok::<_, wsproto::io::Error>(())
+//! });
+//!
+//! // A client.
+//! let (mut ws, _response) = WebSocketStream::connect(&format!("ws://{addr}/chat")).await?;
+//! ws.send(Message::text("hello")).await?;
+//! assert_eq!(ws.read().await?, Message::text("hello"));
+//! ws.close(CloseCode::NORMAL, "done").await?;
+//! assert!(matches!(ws.read().await?, Message::Close(_))); // the server's reply
+//! assert!(ws.read().await.is_err()); // Error::Closed: the server closed TCP
+//! # Ok(())
+//! # }
+//! ```
 
 use std::boxed::Box;
 use std::future::poll_fn;
@@ -159,6 +193,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             }
             if let Poll::Ready(Err(e)) = flushed {
                 self.done = true;
+                // After the close handshake a peer that is already gone ends the connection.
+                if self.conn.state() == crate::State::Closed {
+                    return Poll::Ready(None);
+                }
                 return Poll::Ready(Some(Err(Error::Io(e))));
             }
             if self.conn.should_close_transport() {
@@ -201,6 +239,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                     }
                 }
                 Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                // A reset once both close frames are exchanged is how some servers close TCP:
+                // it ends the transport like an end of input.
+                Poll::Ready(Err(_)) if self.conn.state() == crate::State::Closed => {
+                    self.conn.receive_eof();
+                }
                 Poll::Ready(Err(e)) => {
                     self.done = true;
                     return Poll::Ready(Some(Err(Error::Io(e))));
