@@ -444,7 +444,8 @@ impl ServerHandshake {
     ///
     /// Returns `Ok(None)` while the request head is incomplete, `Ok(Some(request))` once it has
     /// arrived and passed validation. Bytes that follow the head (a client that sends frames
-    /// without waiting) are kept for the connection; so are bytes fed after that.
+    /// without waiting) are kept for the connection; so are bytes fed after that, so accept or
+    /// reject before reading much more.
     ///
     /// An error is final (later calls return it again): write
     /// [`response`](HandshakeError::response) — `400`, `405`, `426` or `431` — and close.
