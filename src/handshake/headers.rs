@@ -4,36 +4,47 @@
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt;
+use core::ops::Range;
 
 use super::error::HandshakeError;
 
-/// One header field: a name (case preserved; compared without regard to ASCII case) and a raw
-/// value (bytes, since HTTP allows non-ASCII `obs-text` in values).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Header {
-    name: String,
-    value: Vec<u8>,
+/// One header field, borrowed from [`Headers`]: a name (case preserved; compared without regard
+/// to ASCII case) and a raw value (bytes, since HTTP allows non-ASCII `obs-text` in values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Header<'a> {
+    name: &'a str,
+    value: &'a [u8],
 }
 
-impl Header {
+impl<'a> Header<'a> {
     /// The field name as it was written.
-    pub fn name(&self) -> &str {
-        &self.name
+    pub fn name(&self) -> &'a str {
+        self.name
     }
 
     /// The raw field value, without the surrounding whitespace.
-    pub fn value(&self) -> &[u8] {
-        &self.value
+    pub fn value(&self) -> &'a [u8] {
+        self.value
     }
 
     /// The field value as text, if it is valid UTF-8.
-    pub fn value_str(&self) -> Option<&str> {
-        core::str::from_utf8(&self.value).ok()
+    pub fn value_str(&self) -> Option<&'a str> {
+        core::str::from_utf8(self.value).ok()
     }
+}
+
+/// Where one field's name and value are in a [`Headers`]' buffers.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Field {
+    name: Range<usize>,
+    value: Range<usize>,
 }
 
 /// An ordered list of header fields. Every name is an HTTP token and no value holds a line break
 /// or another control character, so a `Headers` can always be written out safely.
+///
+/// All names share one buffer and all values another: a parsed request costs three allocations,
+/// however many fields it has.
 ///
 /// ```
 /// use wsproto::handshake::Headers;
@@ -45,15 +56,37 @@ impl Header {
 /// assert!(headers.push("X-Injected", "a\r\nEvil: 1").is_err());
 /// # Ok::<(), wsproto::handshake::HandshakeError>(())
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
 pub struct Headers {
-    list: Vec<Header>,
+    names: String,
+    values: Vec<u8>,
+    fields: Vec<Field>,
+}
+
+impl fmt::Debug for Headers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(
+                self.iter()
+                    .map(|h| (h.name, alloc::string::String::from_utf8_lossy(h.value))),
+            )
+            .finish()
+    }
 }
 
 impl Headers {
     /// An empty list.
     pub fn new() -> Self {
-        Headers { list: Vec::new() }
+        Self::default()
+    }
+
+    /// Room for `fields` fields of `bytes` bytes in all.
+    pub(crate) fn with_capacity(fields: usize, bytes: usize) -> Self {
+        Headers {
+            names: String::with_capacity(fields * 16),
+            values: Vec::with_capacity(bytes),
+            fields: Vec::with_capacity(fields),
+        }
     }
 
     /// Appends a field after checking that `name` is a token and `value` has no control
@@ -71,13 +104,24 @@ impl Headers {
         Ok(())
     }
 
-    /// Appends a field already known to be valid (a constant, or parsed by httparse).
+    /// Appends a field already known to be valid (a constant, or checked by the caller).
     pub(crate) fn push_trusted(&mut self, name: &str, value: &[u8]) {
         debug_assert!(is_token(name) && is_valid_value(value));
-        self.list.push(Header {
-            name: name.to_string(),
-            value: value.to_vec(),
+        let n = self.names.len();
+        self.names.push_str(name);
+        let v = self.values.len();
+        self.values.extend_from_slice(value);
+        self.fields.push(Field {
+            name: n..self.names.len(),
+            value: v..self.values.len(),
         });
+    }
+
+    fn view(&self, field: &Field) -> Header<'_> {
+        Header {
+            name: &self.names[field.name.clone()],
+            value: &self.values[field.value.clone()],
+        }
     }
 
     /// The value of the first field called `name` (ASCII case-insensitive).
@@ -95,10 +139,9 @@ impl Headers {
         &'a self,
         name: &'n str,
     ) -> impl Iterator<Item = &'a [u8]> + use<'a, 'n> {
-        self.list
-            .iter()
+        self.iter()
             .filter(move |h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| h.value.as_slice())
+            .map(|h| h.value)
     }
 
     /// Whether a field called `name` is present.
@@ -108,22 +151,27 @@ impl Headers {
 
     /// How many fields there are.
     pub fn len(&self) -> usize {
-        self.list.len()
+        self.fields.len()
     }
 
     /// Whether there are no fields.
     pub fn is_empty(&self) -> bool {
-        self.list.is_empty()
+        self.fields.is_empty()
     }
 
     /// All fields, in order.
-    pub fn iter(&self) -> core::slice::Iter<'_, Header> {
-        self.list.iter()
+    pub fn iter(&self) -> HeadersIter<'_> {
+        HeadersIter {
+            headers: self,
+            fields: self.fields.iter(),
+        }
     }
 
     /// Appends every field of `other`.
     pub(crate) fn extend_from(&mut self, other: &Headers) {
-        self.list.extend(other.list.iter().cloned());
+        for h in other {
+            self.push_trusted(h.name, h.value);
+        }
     }
 
     /// The one value of a field that may appear at most once: `Ok(None)` when absent, an error
@@ -146,18 +194,71 @@ impl Headers {
     }
 }
 
+/// The fields of a [`Headers`], in order.
+#[derive(Debug, Clone)]
+pub struct HeadersIter<'a> {
+    headers: &'a Headers,
+    fields: core::slice::Iter<'a, Field>,
+}
+
+impl<'a> Iterator for HeadersIter<'a> {
+    type Item = Header<'a>;
+    fn next(&mut self) -> Option<Header<'a>> {
+        self.fields.next().map(|f| self.headers.view(f))
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.fields.size_hint()
+    }
+}
+
+impl DoubleEndedIterator for HeadersIter<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        self.fields.next_back().map(|f| self.headers.view(f))
+    }
+}
+
+impl ExactSizeIterator for HeadersIter<'_> {}
+
 impl<'a> IntoIterator for &'a Headers {
-    type Item = &'a Header;
-    type IntoIter = core::slice::Iter<'a, Header>;
+    type Item = Header<'a>;
+    type IntoIter = HeadersIter<'a>;
     fn into_iter(self) -> Self::IntoIter {
-        self.list.iter()
+        self.iter()
     }
 }
 
 /// `tchar` of RFC 9110 §5.6.2.
 pub(crate) fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+    TCHAR[b as usize]
 }
+
+const TCHAR: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        table[i] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            );
+        i += 1;
+    }
+    table
+};
 
 /// Whether `s` is a non-empty HTTP token.
 pub(crate) fn is_token(s: &str) -> bool {
@@ -323,8 +424,10 @@ impl Cursor<'_> {
         if self.pos == start {
             return Err(what);
         }
-        // Token characters are ASCII.
-        Ok(self.s[start..self.pos].iter().map(|&b| b as char).collect())
+        // Token characters are ASCII, hence UTF-8.
+        core::str::from_utf8(&self.s[start..self.pos])
+            .map(String::from)
+            .map_err(|_| what)
     }
 
     /// A quoted-string (RFC 9110 §5.6.4), unescaped; the opening quote is next.

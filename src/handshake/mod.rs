@@ -109,7 +109,7 @@ mod url;
 pub use accept::{WEBSOCKET_GUID, accept_key};
 pub use client::{ClientHandshake, ClientOutcome, ClientRequest};
 pub use error::HandshakeError;
-pub use headers::{Extension, ExtensionParam, Header, Headers};
+pub use headers::{Extension, ExtensionParam, Header, Headers, HeadersIter};
 pub use response::Response;
 pub use server::{AcceptOptions, Request, ServerHandshake};
 pub use url::WsUrl;

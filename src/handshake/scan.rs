@@ -9,7 +9,7 @@
 use alloc::vec::Vec;
 
 use super::error::HandshakeError;
-use super::headers::{Headers, is_token, is_valid_value, trim_ows};
+use super::headers::{Headers, trim_ows};
 
 #[derive(Debug, Clone)]
 pub(crate) struct HeadReader {
@@ -49,7 +49,10 @@ impl HeadReader {
         self.scanned += found.unwrap_or(window.len());
         match found {
             Some(n) => {
-                self.buf.extend_from_slice(&data[..n]);
+                // A head that arrived in one piece is parsed where it lies, without a copy.
+                if !self.buf.is_empty() {
+                    self.buf.extend_from_slice(&data[..n]);
+                }
                 Ok(Some(n))
             }
             None if data.len() > room => Err(HandshakeError::HeadersTooLarge { limit: self.max }),
@@ -98,9 +101,13 @@ impl HeadReader {
         None
     }
 
-    /// The complete head (after `push` returned `Some`).
-    pub fn head(&self) -> &[u8] {
-        &self.buf
+    /// The complete head, after `push(data)` returned `Some(n)`.
+    pub fn head<'a>(&'a self, data: &'a [u8], n: usize) -> &'a [u8] {
+        if self.buf.is_empty() {
+            &data[..n]
+        } else {
+            &self.buf
+        }
     }
 
     /// Starts over for the next message head (after an interim `1xx` response), keeping the
@@ -141,17 +148,16 @@ pub(crate) fn parse_error(e: httparse::Error, max_headers: usize) -> HandshakeEr
     })
 }
 
-/// Copies httparse's header fields (whose names it checked to be tokens) into [`Headers`].
-pub(crate) fn to_headers(raw: &[httparse::Header<'_>]) -> Result<Headers, HandshakeError> {
-    let mut headers = Headers::new();
+/// Copies httparse's header fields into [`Headers`]. httparse has already checked that names are
+/// tokens and that values hold only tabs, visible characters and `obs-text` (the rules of
+/// [`Headers::push`]), so they are not checked twice (debug builds assert it).
+pub(crate) fn to_headers(raw: &[httparse::Header<'_>]) -> Headers {
+    let bytes = raw.iter().map(|h| h.value.len()).sum();
+    let mut headers = Headers::with_capacity(raw.len(), bytes);
     for h in raw {
-        let value = trim_ows(h.value);
-        if !is_token(h.name) || !is_valid_value(value) {
-            return Err(HandshakeError::MalformedHttp("invalid header field"));
-        }
-        headers.push_trusted(h.name, value);
+        headers.push_trusted(h.name, trim_ows(h.value));
     }
-    Ok(headers)
+    headers
 }
 
 #[cfg(test)]
@@ -182,12 +188,15 @@ mod tests {
         for split in 0..=msg.len() {
             let mut r = HeadReader::new(1 << 20);
             let first = r.push(&msg[..split]).unwrap();
-            let total = match first {
-                Some(n) => n,
-                None => split + r.push(&msg[split..]).unwrap().unwrap(),
+            let (total, head) = match first {
+                Some(n) => (n, r.head(&msg[..split], n)),
+                None => {
+                    let n = r.push(&msg[split..]).unwrap().unwrap();
+                    (split + n, r.head(&msg[split..], n))
+                }
             };
             assert_eq!(total, end, "split at {split}");
-            assert_eq!(r.head(), &msg[..end]);
+            assert_eq!(head, &msg[..end]);
             assert_eq!(r.scanned(), end);
         }
     }
@@ -219,7 +228,7 @@ mod tests {
             r.push(b"P/1.1\r\n\r\n"),
             Err(HandshakeError::HeadersTooLarge { limit: 10 })
         );
-        assert!(r.head().len() <= 10);
+        assert!(r.buf.len() <= 10);
         // A head of exactly the limit is fine.
         let mut r = HeadReader::new(6);
         assert_eq!(r.push(b"G\r\n\r\nmore bytes").unwrap(), Some(5));

@@ -1,5 +1,6 @@
 //! The server side of the opening handshake (RFC 6455 §4.2).
 
+use alloc::boxed::Box;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
@@ -96,14 +97,15 @@ impl Request {
         let key = headers
             .single("Sec-WebSocket-Key")?
             .ok_or(HandshakeError::MissingHeader("Sec-WebSocket-Key"))?;
-        if !is_valid_key(key) {
-            return Err(HandshakeError::InvalidHeader {
+        // Valid base64 is ASCII, hence UTF-8.
+        let key = core::str::from_utf8(key)
+            .ok()
+            .filter(|k| is_valid_key(k.as_bytes()))
+            .ok_or(HandshakeError::InvalidHeader {
                 name: "Sec-WebSocket-Key",
                 reason: "not the base64 encoding of 16 bytes",
-            });
-        }
-        // Valid base64 is ASCII.
-        let key = key.iter().map(|&b| b as char).collect();
+            })?
+            .to_string();
 
         // A handshake request has no body: whatever follows it is WebSocket frames. A body
         // announced here would make that ambiguous (and is a request-smuggling vector).
@@ -358,7 +360,7 @@ const RESERVED_IN_REJECT: &[&str] = &["Connection", "Content-Length", "Transfer-
 enum State {
     Reading(HeadReader),
     Complete {
-        request: Request,
+        request: Box<Request>,
         /// Bytes that followed the request: the client's first frames.
         pending: Vec<u8>,
     },
@@ -442,7 +444,8 @@ impl ServerHandshake {
     ///
     /// Returns `Ok(None)` while the request head is incomplete, `Ok(Some(request))` once it has
     /// arrived and passed validation. Bytes that follow the head (a client that sends frames
-    /// without waiting) are kept for the connection; so are bytes fed after that.
+    /// without waiting) are kept for the connection; so are bytes fed after that, so accept or
+    /// reject before reading much more.
     ///
     /// An error is final (later calls return it again): write
     /// [`response`](HandshakeError::response) — `400`, `405`, `426` or `431` — and close.
@@ -452,10 +455,10 @@ impl ServerHandshake {
             State::Reading(reader) => match reader.push(data) {
                 Ok(None) => Ok(None),
                 Ok(Some(n)) => {
-                    match parse_request(reader.head(), max_headers) {
+                    match parse_request(reader.head(data, n), max_headers) {
                         Ok(request) => {
                             self.state = State::Complete {
-                                request,
+                                request: Box::new(request),
                                 pending: data[n..].to_vec(),
                             };
                         }
@@ -608,7 +611,7 @@ fn parse_request(head: &[u8], max_headers: usize) -> Result<Request, HandshakeEr
     if !is_token(method) {
         return Err(HandshakeError::MalformedHttp("invalid method"));
     }
-    let headers = to_headers(parsed.headers)?;
+    let headers = to_headers(parsed.headers);
     Request::from_parts(method, version >= 1, target, headers)
 }
 
