@@ -1,0 +1,780 @@
+//! The shared machinery: a frame builder for exact input bytes, a decoder for the endpoint's
+//! output, the echo endpoint, and the runner that plays a table of cases through it under many
+//! deliveries (as written, whole, byte by byte, fixed and pseudo-random chops) for both roles.
+//!
+//! ## What a case asserts
+//! A [`Case`] lists its input as [`In`] items. Each item becomes one or more `receive` calls
+//! ("chunks", numbered from 0 across the whole case): `Frames` and `Raw` are one chunk each,
+//! `Split(frame, cuts)` is `cuts.len() + 1` chunks, `Chopped(frames, n)` is one chunk per `n` bytes.
+//! After every chunk the endpoint drains `poll_event` until `None` (echoing text and binary
+//! messages) and hands over its output. The case states:
+//! - `output`: every frame the endpoint writes, in order, decoded (a client's output is unmasked
+//!   with the key it carries; a server's must not be masked);
+//! - `fail`: whether `poll_event` returns a protocol error, which one, and after which chunk.
+//!
+//! ## What the runner adds for every case
+//! - The same output and error for every delivery of the same bytes.
+//! - Timing: in a byte-by-byte run each output frame and the error appear after some exact byte;
+//!   in every other delivery they must appear after the chunk that holds that byte (no later:
+//!   nothing waits for bytes it does not need; no earlier: nothing is decided before its byte).
+//! - After the error nothing more is written and `poll_event` keeps returning `Ok(None)`.
+//! - The final state: `Closed` after an error or a close reply, `Open` otherwise.
+
+use std::fmt;
+
+use wsproto::{Config, Connection, Error, Event, Message, ProtocolError, Role, State};
+
+pub const CONT: u8 = 0x0;
+pub const TEXT: u8 = 0x1;
+pub const BINARY: u8 = 0x2;
+pub const CLOSE: u8 = 0x8;
+pub const PING: u8 = 0x9;
+pub const PONG: u8 = 0xA;
+
+// ---------------------------------------------------------------------------------------------
+// Input: frames built bit by bit
+// ---------------------------------------------------------------------------------------------
+
+/// How an input frame's MASK bit is set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mask {
+    /// As the RFC asks of the peer: masked toward a server endpoint, unmasked toward a client.
+    Peer,
+    /// Masked whatever the endpoint's role (a violation toward a client).
+    On,
+    /// Unmasked whatever the endpoint's role (a violation toward a server).
+    Off,
+}
+
+/// A frame to send, every header field explicit.
+#[derive(Clone, Debug)]
+pub struct F {
+    pub fin: bool,
+    pub rsv: u8,
+    pub opcode: u8,
+    pub mask: Mask,
+    pub payload: Vec<u8>,
+}
+
+impl F {
+    pub fn new(opcode: u8, payload: impl Into<Vec<u8>>) -> F {
+        F {
+            fin: true,
+            rsv: 0,
+            opcode,
+            mask: Mask::Peer,
+            payload: payload.into(),
+        }
+    }
+
+    /// Sets FIN.
+    pub fn fin(mut self, fin: bool) -> F {
+        self.fin = fin;
+        self
+    }
+
+    /// Sets RSV1..RSV3 (RSV1 = 0b100).
+    pub fn rsv(mut self, rsv: u8) -> F {
+        self.rsv = rsv;
+        self
+    }
+
+    /// Overrides the MASK bit.
+    pub fn mask(mut self, mask: Mask) -> F {
+        self.mask = mask;
+        self
+    }
+
+    /// The frame's bytes as the peer of an endpoint in `endpoint` role writes them, masked with
+    /// `key` when masked; also returns the header length.
+    pub fn encode(&self, endpoint: Role, key: [u8; 4]) -> (Vec<u8>, usize) {
+        let masked = match self.mask {
+            Mask::Peer => endpoint == Role::Server,
+            Mask::On => true,
+            Mask::Off => false,
+        };
+        let mut out = vec![(u8::from(self.fin) << 7) | ((self.rsv & 7) << 4) | (self.opcode & 0xF)];
+        let mask_bit = if masked { 0x80 } else { 0 };
+        let len = self.payload.len();
+        if len < 126 {
+            out.push(mask_bit | len as u8);
+        } else if len <= 0xFFFF {
+            out.push(mask_bit | 126);
+            out.extend_from_slice(&(len as u16).to_be_bytes());
+        } else {
+            out.push(mask_bit | 127);
+            out.extend_from_slice(&(len as u64).to_be_bytes());
+        }
+        if masked {
+            out.extend_from_slice(&key);
+        }
+        let header_len = out.len();
+        out.extend_from_slice(&self.payload);
+        if masked {
+            for (i, b) in out[header_len..].iter_mut().enumerate() {
+                *b ^= key[i % 4];
+            }
+        }
+        (out, header_len)
+    }
+
+    /// The header length this frame has toward an endpoint in `endpoint` role.
+    pub fn header_len(&self, endpoint: Role) -> usize {
+        self.encode(endpoint, [0; 4]).1
+    }
+}
+
+pub fn text(payload: impl AsRef<[u8]>) -> F {
+    F::new(TEXT, payload.as_ref())
+}
+pub fn binary(payload: impl AsRef<[u8]>) -> F {
+    F::new(BINARY, payload.as_ref())
+}
+pub fn cont(payload: impl AsRef<[u8]>) -> F {
+    F::new(CONT, payload.as_ref())
+}
+pub fn ping(payload: impl AsRef<[u8]>) -> F {
+    F::new(PING, payload.as_ref())
+}
+pub fn pong(payload: impl AsRef<[u8]>) -> F {
+    F::new(PONG, payload.as_ref())
+}
+/// A close frame with a status code and a reason (any bytes).
+pub fn close(code: u16, reason: impl AsRef<[u8]>) -> F {
+    let mut payload = code.to_be_bytes().to_vec();
+    payload.extend_from_slice(reason.as_ref());
+    F::new(CLOSE, payload)
+}
+/// A close frame without a payload.
+pub fn close_empty() -> F {
+    F::new(CLOSE, [])
+}
+/// A frame with any opcode (reserved ones included).
+pub fn op(opcode: u8, payload: impl AsRef<[u8]>) -> F {
+    F::new(opcode, payload.as_ref())
+}
+
+/// One or more `receive` calls.
+#[derive(Clone, Debug)]
+pub enum In {
+    /// These frames written together: one chunk.
+    Frames(Vec<F>),
+    /// One frame cut at these payload offsets (0 cuts right after the header): one chunk more
+    /// than cuts.
+    Split(F, Vec<usize>),
+    /// These frames written together and delivered in chops of this many bytes.
+    Chopped(Vec<F>, usize),
+    /// Exact bytes, whatever the role: one chunk.
+    Raw(Vec<u8>),
+}
+
+impl From<F> for In {
+    fn from(f: F) -> In {
+        In::Frames(vec![f])
+    }
+}
+
+/// Several frames in one chunk.
+pub fn together(frames: impl IntoIterator<Item = F>) -> In {
+    In::Frames(frames.into_iter().collect())
+}
+
+/// A frame cut at payload offsets.
+pub fn split(frame: F, cuts: impl IntoIterator<Item = usize>) -> In {
+    In::Split(frame, cuts.into_iter().collect())
+}
+
+/// Frames delivered in chops of `size` bytes.
+pub fn chopped(frames: impl IntoIterator<Item = F>, size: usize) -> In {
+    In::Chopped(frames.into_iter().collect(), size)
+}
+
+/// A list of [`In`] items from frames or items.
+macro_rules! input {
+    ($($item:expr),* $(,)?) => { vec![$(crate::harness::In::from($item)),*] };
+}
+
+/// `n` bytes of printable ASCII that vary along the payload (so a masking slip shows).
+pub fn ascii(n: usize) -> Vec<u8> {
+    (0..n).map(|i| b'!' + ((i * 7 + i / 94) % 94) as u8).collect()
+}
+
+/// `n` bytes covering every byte value.
+pub fn bytes(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i * 131 + i / 256) as u8).collect()
+}
+
+/// A deterministic, varied mask key for the `i`-th frame of a case.
+fn key_for(i: usize) -> [u8; 4] {
+    let k = (i as u32 + 1).wrapping_mul(0x9E37_79B9) ^ 0x37FA_213D;
+    k.to_be_bytes()
+}
+
+/// The case's input as the chunks it is written in, for an endpoint in `role`.
+pub fn encode_input(input: &[In], role: Role) -> Vec<Vec<u8>> {
+    let mut chunks = Vec::new();
+    let mut frame_no = 0;
+    let mut enc = |f: &F| {
+        frame_no += 1;
+        f.encode(role, key_for(frame_no))
+    };
+    for item in input {
+        match item {
+            In::Frames(frames) => chunks.push(frames.iter().flat_map(|f| enc(f).0).collect()),
+            In::Split(frame, cuts) => {
+                let (bytes, header_len) = enc(frame);
+                let mut start = 0;
+                for &cut in cuts {
+                    let end = (header_len + cut).min(bytes.len());
+                    assert!(end >= start, "split cuts must be ascending");
+                    chunks.push(bytes[start..end].to_vec());
+                    start = end;
+                }
+                chunks.push(bytes[start..].to_vec());
+            }
+            In::Chopped(frames, size) => {
+                let bytes: Vec<u8> = frames.iter().flat_map(|f| enc(f).0).collect();
+                chunks.extend(bytes.chunks((*size).max(1)).map(<[u8]>::to_vec));
+            }
+            In::Raw(bytes) => chunks.push(bytes.clone()),
+        }
+    }
+    chunks
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output: decoding what the endpoint wrote
+// ---------------------------------------------------------------------------------------------
+
+/// A frame the endpoint wrote, unmasked.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Decoded {
+    pub fin: bool,
+    pub rsv: u8,
+    pub opcode: u8,
+    pub payload: Vec<u8>,
+}
+
+impl fmt::Debug for Decoded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self.opcode {
+            CONT => "cont",
+            TEXT => "text",
+            BINARY => "binary",
+            CLOSE => "close",
+            PING => "ping",
+            PONG => "pong",
+            _ => "op?",
+        };
+        write!(f, "{name}")?;
+        if !self.fin {
+            write!(f, "(fin=0)")?;
+        }
+        if self.rsv != 0 {
+            write!(f, "(rsv={:03b})", self.rsv)?;
+        }
+        if self.opcode == CLOSE && self.payload.len() >= 2 {
+            let code = u16::from_be_bytes([self.payload[0], self.payload[1]]);
+            write!(f, "[{code}")?;
+            if self.payload.len() > 2 {
+                write!(f, " {:?}", String::from_utf8_lossy(&self.payload[2..]))?;
+            }
+            return write!(f, "]");
+        }
+        let p = &self.payload;
+        if p.len() <= 48 {
+            match std::str::from_utf8(p) {
+                Ok(s) if self.opcode != BINARY => write!(f, "{s:?}"),
+                _ => write!(f, "{p:02x?}"),
+            }
+        } else {
+            let sum = p.iter().fold(0u32, |a, &b| a.wrapping_mul(31).wrapping_add(u32::from(b)));
+            write!(f, "[{} bytes, {:02x?}.., hash {sum:08x}]", p.len(), &p[..8])
+        }
+    }
+}
+
+/// Decodes a run of whole frames; the MASK bit must be `masked` on every one, and lengths must
+/// use the shortest encoding.
+pub fn decode_frames(mut bytes: &[u8], masked: bool) -> Result<Vec<Decoded>, String> {
+    let mut frames = Vec::new();
+    while !bytes.is_empty() {
+        if bytes.len() < 2 {
+            return Err(format!("partial frame header {bytes:02x?}"));
+        }
+        let (b0, b1) = (bytes[0], bytes[1]);
+        if (b1 & 0x80 != 0) != masked {
+            return Err(format!(
+                "frame {} has MASK={} (expected {})",
+                frames.len(),
+                b1 >> 7,
+                u8::from(masked)
+            ));
+        }
+        let (len, mut pos) = match b1 & 0x7F {
+            126 if bytes.len() >= 4 => (u64::from(u16::from_be_bytes([bytes[2], bytes[3]])), 4),
+            127 if bytes.len() >= 10 => {
+                (u64::from_be_bytes(bytes[2..10].try_into().unwrap()), 10)
+            }
+            126 | 127 => return Err("partial extended length".into()),
+            n => (u64::from(n), 2),
+        };
+        let minimal = match pos {
+            4 => len >= 126,
+            10 => len > 0xFFFF,
+            _ => true,
+        };
+        if !minimal {
+            return Err(format!("length {len} not minimally encoded"));
+        }
+        let key = if masked {
+            let Some(k) = bytes.get(pos..pos + 4) else {
+                return Err("partial mask key".into());
+            };
+            pos += 4;
+            Some([k[0], k[1], k[2], k[3]])
+        } else {
+            None
+        };
+        let end = pos as u64 + len;
+        if (bytes.len() as u64) < end {
+            return Err(format!("partial payload: {} of {len} bytes", bytes.len() - pos));
+        }
+        let mut payload = bytes[pos..end as usize].to_vec();
+        if let Some(key) = key {
+            for (i, b) in payload.iter_mut().enumerate() {
+                *b ^= key[i % 4];
+            }
+        }
+        frames.push(Decoded {
+            fin: b0 & 0x80 != 0,
+            rsv: (b0 >> 4) & 7,
+            opcode: b0 & 0xF,
+            payload,
+        });
+        bytes = &bytes[end as usize..];
+    }
+    Ok(frames)
+}
+
+/// An expected output frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Out {
+    /// One FIN text frame.
+    Text(Vec<u8>),
+    /// One FIN binary frame.
+    Binary(Vec<u8>),
+    /// One pong.
+    Pong(Vec<u8>),
+    /// The reply to the peer's close: this code and an empty reason, or an empty close.
+    Close(Option<u16>),
+    /// The close that fails the connection: this code, and as reason the error's text.
+    Fail(u16),
+    /// Any frame, exactly.
+    Frame { fin: bool, opcode: u8, payload: Vec<u8> },
+}
+
+impl Out {
+    pub fn text(s: impl AsRef<[u8]>) -> Out {
+        Out::Text(s.as_ref().to_vec())
+    }
+    pub fn binary(b: impl AsRef<[u8]>) -> Out {
+        Out::Binary(b.as_ref().to_vec())
+    }
+    pub fn pong(b: impl AsRef<[u8]>) -> Out {
+        Out::Pong(b.as_ref().to_vec())
+    }
+    pub fn frame(fin: bool, opcode: u8, payload: impl AsRef<[u8]>) -> Out {
+        Out::Frame {
+            fin,
+            opcode,
+            payload: payload.as_ref().to_vec(),
+        }
+    }
+
+    fn expected(&self, error: Option<&ProtocolError>) -> Decoded {
+        let frame = |opcode, payload: &[u8]| Decoded {
+            fin: true,
+            rsv: 0,
+            opcode,
+            payload: payload.to_vec(),
+        };
+        match self {
+            Out::Text(p) => frame(TEXT, p),
+            Out::Binary(p) => frame(BINARY, p),
+            Out::Pong(p) => frame(PONG, p),
+            Out::Close(None) => frame(CLOSE, &[]),
+            Out::Close(Some(code)) => frame(CLOSE, &code.to_be_bytes()),
+            Out::Fail(code) => {
+                let error = error.expect("Out::Fail in a case that does not fail");
+                let mut reason = error.to_string();
+                reason.truncate(123);
+                let mut payload = code.to_be_bytes().to_vec();
+                payload.extend_from_slice(reason.as_bytes());
+                frame(CLOSE, &payload)
+            }
+            Out::Frame {
+                fin,
+                opcode,
+                payload,
+            } => Decoded {
+                fin: *fin,
+                rsv: 0,
+                opcode: *opcode,
+                payload: payload.clone(),
+            },
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The endpoint under test
+// ---------------------------------------------------------------------------------------------
+
+/// A `Connection` acting as an echo endpoint, driven in the documented call order.
+pub struct Echo {
+    pub conn: Connection,
+    /// Every event returned so far.
+    pub events: Vec<Event>,
+    /// The error `poll_event` returned, if any.
+    pub error: Option<Error>,
+}
+
+impl Echo {
+    pub fn new(role: Role, config: Config) -> Echo {
+        Echo {
+            conn: Connection::new(role, config),
+            events: Vec::new(),
+            error: None,
+        }
+    }
+
+    /// Receives one chunk, drains the events (echoing text and binary messages), and returns
+    /// the bytes written and the error returned by this drain, if any.
+    pub fn feed(&mut self, chunk: &[u8]) -> (Vec<u8>, Option<Error>) {
+        self.conn.receive(chunk);
+        let mut new_error = None;
+        loop {
+            match self.conn.poll_event() {
+                Ok(Some(event)) => {
+                    assert!(
+                        self.error.is_none(),
+                        "event {event:?} after the error {:?}",
+                        self.error
+                    );
+                    match &event {
+                        Event::Text(t) => self.conn.send_text(t).expect("echo text"),
+                        Event::Binary(b) => {
+                            self.conn.send(Message::Binary(b.clone())).expect("echo binary")
+                        }
+                        Event::Ping(_) | Event::Pong(_) | Event::Close(_) => {}
+                        other => panic!("unexpected event for a whole-message endpoint: {other:?}"),
+                    }
+                    self.events.push(event);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    assert!(self.error.is_none(), "a second error {e:?}");
+                    self.error = Some(e.clone());
+                    new_error = Some(e);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        while let Some(bytes) = self.conn.take_output() {
+            out.extend_from_slice(&bytes);
+        }
+        (out, new_error)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The runner
+// ---------------------------------------------------------------------------------------------
+
+/// Whether and when the endpoint fails.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fail {
+    /// `poll_event` never errs.
+    No,
+    /// `poll_event` returns this error while draining after chunk `.0` (counted from 0).
+    After(usize, ProtocolError),
+}
+
+pub const OK: Fail = Fail::No;
+
+/// Fails with `error` after chunk `chunk`.
+pub fn after(chunk: usize, error: ProtocolError) -> Fail {
+    Fail::After(chunk, error)
+}
+
+/// A table row.
+#[derive(Clone, Debug)]
+pub struct Case {
+    pub name: String,
+    pub input: Vec<In>,
+    pub output: Vec<Out>,
+    pub fail: Fail,
+}
+
+/// What one run produced.
+#[derive(Debug)]
+pub struct Trace {
+    /// Each frame written, with the chunk index and the number of input bytes delivered so far.
+    pub frames: Vec<(usize, usize, Decoded)>,
+    /// The error, with the chunk index and the number of input bytes delivered so far.
+    pub error: Option<(usize, usize, Error)>,
+    pub state: State,
+}
+
+/// Plays `chunks` through a fresh echo endpoint.
+pub fn drive(role: Role, config: &Config, chunks: &[&[u8]]) -> Result<Trace, String> {
+    let mut echo = Echo::new(role, config.clone());
+    let mut trace = Trace {
+        frames: Vec::new(),
+        error: None,
+        state: State::Open,
+    };
+    let mut delivered = 0;
+    for (i, chunk) in chunks.iter().enumerate() {
+        delivered += chunk.len();
+        let (out, error) = echo.feed(chunk);
+        let frames = decode_frames(&out, role == Role::Client)
+            .map_err(|e| format!("after chunk {i}: bad output: {e}"))?;
+        if trace.error.is_some() && !out.is_empty() {
+            return Err(format!("after chunk {i}: output after the error: {frames:?}"));
+        }
+        trace.frames.extend(frames.into_iter().map(|f| (i, delivered, f)));
+        if let Some(e) = error {
+            trace.error = Some((i, delivered, e));
+        }
+    }
+    // Nothing is left over, and the endpoint stays quiet.
+    match echo.conn.poll_event() {
+        Ok(None) => {}
+        other => return Err(format!("poll_event after the last drain: {other:?}")),
+    }
+    trace.state = echo.conn.state();
+    let closed_by_frame = trace.frames.iter().any(|(_, _, f)| f.opcode == CLOSE);
+    let want_state = if trace.error.is_some() || closed_by_frame {
+        State::Closed
+    } else {
+        State::Open
+    };
+    if trace.state != want_state {
+        return Err(format!(
+            "final state {:?}, expected {want_state:?}",
+            trace.state
+        ));
+    }
+    Ok(trace)
+}
+
+/// A way of cutting the input stream into `receive` calls.
+#[derive(Clone, Copy, Debug)]
+enum Delivery {
+    AsWritten,
+    Whole,
+    Bytewise,
+    Every(usize),
+    Random(u64, usize),
+}
+
+/// Streams longer than this skip the byte-by-byte run (and with it the timing reference).
+const BYTEWISE_MAX: usize = 160 * 1024;
+/// Streams longer than this get only a few deliveries.
+const LARGE: usize = 1 << 20;
+
+fn cut(stream: &[u8], written: &[Vec<u8>], delivery: Delivery) -> Vec<Vec<u8>> {
+    match delivery {
+        Delivery::AsWritten => written.to_vec(),
+        Delivery::Whole => vec![stream.to_vec()],
+        Delivery::Bytewise => stream.chunks(1).map(<[u8]>::to_vec).collect(),
+        Delivery::Every(n) => stream.chunks(n).map(<[u8]>::to_vec).collect(),
+        Delivery::Random(seed, max) => {
+            let mut x = seed ^ (stream.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+            let mut chunks = Vec::new();
+            let mut rest = stream;
+            while !rest.is_empty() {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let n = (x % max as u64) as usize + 1;
+                let (a, b) = rest.split_at(n.min(rest.len()));
+                chunks.push(a.to_vec());
+                rest = b;
+            }
+            chunks
+        }
+    }
+}
+
+/// The delivered-bytes count at the end of the first chunk that holds byte `at` (1-based).
+fn chunk_end_covering(ends: &[usize], at: usize) -> Option<usize> {
+    ends.iter().copied().find(|&end| end >= at)
+}
+
+/// Runs one case for one role; returns the byte-by-byte trace when there was one.
+pub fn check_case(case: &Case, role: Role, config: &Config) -> Result<Option<Trace>, String> {
+    let written = encode_input(&case.input, role);
+    let stream: Vec<u8> = written.concat();
+    let expected_error = match &case.fail {
+        Fail::No => None,
+        Fail::After(_, e) => Some(e),
+    };
+    let expected: Vec<Decoded> = case
+        .output
+        .iter()
+        .map(|o| o.expected(expected_error))
+        .collect();
+
+    let deliveries: Vec<Delivery> = if stream.len() > LARGE {
+        vec![
+            Delivery::AsWritten,
+            Delivery::Whole,
+            Delivery::Every((1 << 20) - 3),
+            Delivery::Random(7, 300_000),
+        ]
+    } else {
+        let mut d = vec![Delivery::AsWritten, Delivery::Whole];
+        if stream.len() <= BYTEWISE_MAX {
+            d.push(Delivery::Bytewise);
+        }
+        d.extend([
+            Delivery::Every(2),
+            Delivery::Every(3),
+            Delivery::Every(5),
+            Delivery::Every(7),
+            Delivery::Every(997),
+            Delivery::Random(1, 4),
+            Delivery::Random(2, 17),
+            Delivery::Random(3, 200),
+            Delivery::Random(4, 5000),
+        ]);
+        if stream.len() > 200 {
+            d.push(Delivery::Every(8191));
+        }
+        d
+    };
+    // The byte-by-byte run first: it is the timing reference.
+    let reference = if stream.len() <= BYTEWISE_MAX {
+        let chunks = cut(&stream, &written, Delivery::Bytewise);
+        let refs: Vec<&[u8]> = chunks.iter().map(Vec::as_slice).collect();
+        Some(drive(role, config, &refs).map_err(|e| format!("[Bytewise] {e}"))?)
+    } else {
+        None
+    };
+    for delivery in deliveries {
+        let trace = if let (Delivery::Bytewise, Some(_)) = (delivery, &reference) {
+            None
+        } else {
+            let chunks = cut(&stream, &written, delivery);
+            let refs: Vec<&[u8]> = chunks.iter().map(Vec::as_slice).collect();
+            let trace = drive(role, config, &refs).map_err(|e| format!("[{delivery:?}] {e}"))?;
+            Some((trace, chunks))
+        };
+        let (trace, chunks) = match &trace {
+            Some((t, c)) => (t, Some(c)),
+            None => (reference.as_ref().unwrap(), None),
+        };
+        let got: Vec<Decoded> = trace.frames.iter().map(|(_, _, f)| f.clone()).collect();
+        if got != expected {
+            return Err(format!(
+                "[{delivery:?}] output\n     got: {got:?}\nexpected: {expected:?}"
+            ));
+        }
+        let got_error = trace.error.as_ref().map(|(_, _, e)| e);
+        let want_error = expected_error.map(|e| Error::Protocol(e.clone()));
+        if got_error != want_error.as_ref() {
+            return Err(format!(
+                "[{delivery:?}] error: got {got_error:?}, expected {want_error:?}"
+            ));
+        }
+        if let (Delivery::AsWritten, Fail::After(k, _), Some((i, _, _))) =
+            (delivery, &case.fail, &trace.error)
+        {
+            if i != k {
+                return Err(format!(
+                    "[AsWritten] failed after chunk {i} (of {}), expected after chunk {k}",
+                    written.len()
+                ));
+            }
+        }
+        // Timing against the byte-by-byte reference.
+        if let (Some(reference), Some(chunks)) = (&reference, chunks) {
+            let ends: Vec<usize> = chunks
+                .iter()
+                .scan(0, |acc, c| {
+                    *acc += c.len();
+                    Some(*acc)
+                })
+                .collect();
+            for (n, ((_, at, f), (_, want_at, _))) in
+                trace.frames.iter().zip(&reference.frames).enumerate()
+            {
+                if Some(*at) != chunk_end_covering(&ends, *want_at) {
+                    return Err(format!(
+                        "[{delivery:?}] output frame {n} {f:?} appeared after {at} bytes; \
+                         byte-by-byte it needs byte {want_at}"
+                    ));
+                }
+            }
+            if let (Some((_, at, e)), Some((_, want_at, _))) = (&trace.error, &reference.error) {
+                if Some(*at) != chunk_end_covering(&ends, *want_at) {
+                    return Err(format!(
+                        "[{delivery:?}] error {e:?} returned after {at} bytes; \
+                         byte-by-byte at byte {want_at}"
+                    ));
+                }
+            }
+        }
+    }
+    Ok(reference)
+}
+
+/// Runs every case of a table for the given roles, and reports all failing cases at once.
+pub fn run_roles(cases: &[Case], roles: &[Role], config: &Config) {
+    let mut failures = Vec::new();
+    for case in cases {
+        for &role in roles {
+            if let Err(e) = check_case(case, role, config) {
+                failures.push(format!("{} ({role:?}): {e}", case.name));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        cases.len() * roles.len(),
+        failures.join("\n\n")
+    );
+}
+
+/// Runs a table built per role (for cases whose chunk numbers depend on the role, such as byte
+/// by byte deliveries: a server's peer sends 4 more header bytes per frame).
+pub fn run_per_role(table: impl Fn(Role) -> Vec<Case>, config: &Config) {
+    for role in [Role::Server, Role::Client] {
+        run_roles(&table(role), &[role], config);
+    }
+}
+
+/// Runs every case of a table for both roles with `config`.
+pub fn run_with(cases: &[Case], config: &Config) {
+    run_roles(cases, &[Role::Server, Role::Client], config);
+}
+
+/// Runs every case of a table for both roles with the default configuration.
+pub fn run(cases: &[Case]) {
+    run_with(cases, &Config::default());
+}
+
+/// The byte (1-based count of delivered bytes) after which a case fails in a byte-by-byte
+/// delivery, for `role`.
+pub fn fail_byte(case: &Case, role: Role, config: &Config) -> Option<usize> {
+    let written = encode_input(&case.input, role);
+    let stream = written.concat();
+    let chunks: Vec<&[u8]> = stream.chunks(1).collect();
+    let trace = drive(role, config, &chunks).expect("byte-by-byte run");
+    trace.error.map(|(_, at, _)| at)
+}
