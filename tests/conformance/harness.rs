@@ -431,7 +431,8 @@ impl Out {
 // The endpoint under test
 // ---------------------------------------------------------------------------------------------
 
-/// A `Connection` acting as an echo endpoint, driven in the documented call order.
+/// A `Connection` acting as an echo endpoint, driven in the documented call order. With
+/// `Config::stream_messages` it echoes each part of a message as it arrives.
 pub struct Echo {
     pub conn: Connection,
     /// Every event returned so far.
@@ -462,13 +463,29 @@ impl Echo {
                         "event {event:?} after the error {:?}",
                         self.error
                     );
+                    let whole = matches!(event, Event::Text(_) | Event::Binary(_));
+                    let part =
+                        matches!(event, Event::TextFragment { .. } | Event::BinaryFragment { .. });
+                    let streaming = self.conn.config().stream_messages;
+                    assert!(
+                        !(whole && streaming || part && !streaming),
+                        "{event:?} with stream_messages = {streaming}"
+                    );
                     match &event {
                         Event::Text(t) => self.conn.send_text(t).expect("echo text"),
                         Event::Binary(b) => {
                             self.conn.send(Message::Binary(b.clone())).expect("echo binary")
                         }
                         Event::Ping(_) | Event::Pong(_) | Event::Close(_) => {}
-                        other => panic!("unexpected event for a whole-message endpoint: {other:?}"),
+                        // With `Config::stream_messages`, echo each part as it comes.
+                        Event::TextFragment { data, fin } => self
+                            .conn
+                            .send_text_fragment(data, *fin)
+                            .expect("echo text part"),
+                        Event::BinaryFragment { data, fin } => self
+                            .conn
+                            .send_binary_fragment(data, *fin)
+                            .expect("echo binary part"),
                     }
                     self.events.push(event);
                 }
@@ -549,6 +566,9 @@ pub fn drive(role: Role, config: &Config, chunks: &[&[u8]]) -> Result<Trace, Str
             trace.error = Some((i, delivered, e));
         }
     }
+    if config.stream_messages {
+        trace.frames = reassemble(std::mem::take(&mut trace.frames))?;
+    }
     // Nothing is left over, and the endpoint stays quiet.
     match echo.conn.poll_event() {
         Ok(None) => {}
@@ -570,6 +590,39 @@ pub fn drive(role: Role, config: &Config, chunks: &[&[u8]]) -> Result<Trace, Str
     Ok(trace)
 }
 
+/// The message-level view of a streaming echo's output (its frames depend on how the input was
+/// split): data frames joined into one FIN frame per message, placed (and timed) at the
+/// message's last frame; control frames as they are. A message left unfinished (the connection
+/// failed or closed first) is dropped. Also checks the streamed frames are well formed.
+fn reassemble(
+    frames: Vec<(usize, usize, Decoded)>,
+) -> Result<Vec<(usize, usize, Decoded)>, String> {
+    let mut out = Vec::new();
+    let mut open: Option<Decoded> = None;
+    for (i, at, f) in frames {
+        match (f.opcode, &mut open) {
+            (TEXT | BINARY, None) => {
+                if f.fin {
+                    out.push((i, at, f));
+                } else {
+                    open = Some(f);
+                }
+            }
+            (CONT, Some(m)) => {
+                m.payload.extend_from_slice(&f.payload);
+                if f.fin {
+                    let mut m = open.take().unwrap();
+                    m.fin = true;
+                    out.push((i, at, m));
+                }
+            }
+            (CLOSE | PING | PONG, _) => out.push((i, at, f)),
+            _ => return Err(format!("streamed echo: {f:?} out of place (open: {open:?})")),
+        }
+    }
+    Ok(out)
+}
+
 /// A way of cutting the input stream into `receive` calls.
 #[derive(Clone, Copy, Debug)]
 enum Delivery {
@@ -582,36 +635,58 @@ enum Delivery {
 
 /// Streams longer than this skip the byte-by-byte run (and with it the timing reference).
 const BYTEWISE_MAX: usize = 160 * 1024;
+/// Streams longer than this skip the smallest fixed chops (byte by byte covers them).
+const MEDIUM: usize = 16 * 1024;
 /// Streams longer than this get only a few deliveries.
 const LARGE: usize = 1 << 20;
 
-fn cut(stream: &[u8], written: &[Vec<u8>], delivery: Delivery) -> Vec<Vec<u8>> {
+/// The chunk lengths of `delivery` over a stream of `len` bytes written as `written`.
+fn cut(len: usize, written: &[Vec<u8>], delivery: Delivery) -> Vec<usize> {
+    let every = |n: usize| {
+        let mut sizes = vec![n; len / n];
+        if len % n != 0 {
+            sizes.push(len % n);
+        }
+        sizes
+    };
     match delivery {
-        Delivery::AsWritten => written.to_vec(),
-        Delivery::Whole => vec![stream.to_vec()],
-        Delivery::Bytewise => stream.chunks(1).map(<[u8]>::to_vec).collect(),
-        Delivery::Every(n) => stream.chunks(n).map(<[u8]>::to_vec).collect(),
+        Delivery::AsWritten => written.iter().map(Vec::len).collect(),
+        Delivery::Whole => vec![len],
+        Delivery::Bytewise => every(1),
+        Delivery::Every(n) => every(n),
         Delivery::Random(seed, max) => {
-            let mut x = seed ^ (stream.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-            let mut chunks = Vec::new();
-            let mut rest = stream;
-            while !rest.is_empty() {
+            let mut x = seed ^ (len as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+            let mut sizes = Vec::new();
+            let mut rest = len;
+            while rest > 0 {
                 x ^= x << 13;
                 x ^= x >> 7;
                 x ^= x << 17;
-                let n = (x % max as u64) as usize + 1;
-                let (a, b) = rest.split_at(n.min(rest.len()));
-                chunks.push(a.to_vec());
-                rest = b;
+                let n = ((x % max as u64) as usize + 1).min(rest);
+                sizes.push(n);
+                rest -= n;
             }
-            chunks
+            sizes
         }
     }
 }
 
+/// `stream` cut into chunks of these lengths.
+fn slices<'a>(stream: &'a [u8], sizes: &[usize]) -> Vec<&'a [u8]> {
+    let mut rest = stream;
+    sizes
+        .iter()
+        .map(|&n| {
+            let (a, b) = rest.split_at(n);
+            rest = b;
+            a
+        })
+        .collect()
+}
+
 /// The delivered-bytes count at the end of the first chunk that holds byte `at` (1-based).
 fn chunk_end_covering(ends: &[usize], at: usize) -> Option<usize> {
-    ends.iter().copied().find(|&end| end >= at)
+    ends.get(ends.partition_point(|&end| end < at)).copied()
 }
 
 /// Runs one case for one role; returns the byte-by-byte trace when there was one.
@@ -632,15 +707,24 @@ pub fn check_case(case: &Case, role: Role, config: &Config) -> Result<Option<Tra
         vec![
             Delivery::AsWritten,
             Delivery::Whole,
-            Delivery::Every((1 << 20) - 3),
             Delivery::Random(7, 300_000),
         ]
+    } else if stream.len() > MEDIUM {
+        vec![
+            Delivery::AsWritten,
+            Delivery::Whole,
+            Delivery::Bytewise,
+            Delivery::Every(7),
+            Delivery::Every(997),
+            Delivery::Every(8191),
+            Delivery::Random(2, 17),
+            Delivery::Random(4, 5000),
+        ]
     } else {
-        let mut d = vec![Delivery::AsWritten, Delivery::Whole];
-        if stream.len() <= BYTEWISE_MAX {
-            d.push(Delivery::Bytewise);
-        }
-        d.extend([
+        vec![
+            Delivery::AsWritten,
+            Delivery::Whole,
+            Delivery::Bytewise,
             Delivery::Every(2),
             Delivery::Every(3),
             Delivery::Every(5),
@@ -650,35 +734,28 @@ pub fn check_case(case: &Case, role: Role, config: &Config) -> Result<Option<Tra
             Delivery::Random(2, 17),
             Delivery::Random(3, 200),
             Delivery::Random(4, 5000),
-        ]);
-        if stream.len() > 200 {
-            d.push(Delivery::Every(8191));
-        }
-        d
+        ]
     };
     // The byte-by-byte run first: it is the timing reference.
     let reference = if stream.len() <= BYTEWISE_MAX {
-        let chunks = cut(&stream, &written, Delivery::Bytewise);
-        let refs: Vec<&[u8]> = chunks.iter().map(Vec::as_slice).collect();
-        Some(drive(role, config, &refs).map_err(|e| format!("[Bytewise] {e}"))?)
+        let sizes = cut(stream.len(), &written, Delivery::Bytewise);
+        Some(drive(role, config, &slices(&stream, &sizes)).map_err(|e| format!("[Bytewise] {e}"))?)
     } else {
         None
     };
     for delivery in deliveries {
-        let trace = if let (Delivery::Bytewise, Some(_)) = (delivery, &reference) {
-            None
-        } else {
-            let chunks = cut(&stream, &written, delivery);
-            let refs: Vec<&[u8]> = chunks.iter().map(Vec::as_slice).collect();
-            let trace = drive(role, config, &refs).map_err(|e| format!("[{delivery:?}] {e}"))?;
-            Some((trace, chunks))
+        let sizes = cut(stream.len(), &written, delivery);
+        let run;
+        let trace = match (delivery, &reference) {
+            (Delivery::Bytewise, Some(reference)) => reference,
+            _ => {
+                run = drive(role, config, &slices(&stream, &sizes))
+                    .map_err(|e| format!("[{delivery:?}] {e}"))?;
+                &run
+            }
         };
-        let (trace, chunks) = match &trace {
-            Some((t, c)) => (t, Some(c)),
-            None => (reference.as_ref().unwrap(), None),
-        };
-        let got: Vec<Decoded> = trace.frames.iter().map(|(_, _, f)| f.clone()).collect();
-        if got != expected {
+        let got: Vec<&Decoded> = trace.frames.iter().map(|(_, _, f)| f).collect();
+        if !got.iter().copied().eq(expected.iter()) {
             return Err(format!(
                 "[{delivery:?}] output\n     got: {got:?}\nexpected: {expected:?}"
             ));
@@ -701,11 +778,11 @@ pub fn check_case(case: &Case, role: Role, config: &Config) -> Result<Option<Tra
             }
         }
         // Timing against the byte-by-byte reference.
-        if let (Some(reference), Some(chunks)) = (&reference, chunks) {
-            let ends: Vec<usize> = chunks
+        if let Some(reference) = &reference {
+            let ends: Vec<usize> = sizes
                 .iter()
-                .scan(0, |acc, c| {
-                    *acc += c.len();
+                .scan(0, |acc, n| {
+                    *acc += n;
                     Some(*acc)
                 })
                 .collect();
@@ -738,7 +815,8 @@ pub fn run_roles(cases: &[Case], roles: &[Role], config: &Config) {
     for case in cases {
         for &role in roles {
             if let Err(e) = check_case(case, role, config) {
-                failures.push(format!("{} ({role:?}): {e}", case.name));
+                let mode = if config.stream_messages { ", streaming" } else { "" };
+                failures.push(format!("{} ({role:?}{mode}): {e}", case.name));
             }
         }
     }
@@ -764,9 +842,12 @@ pub fn run_with(cases: &[Case], config: &Config) {
     run_roles(cases, &[Role::Server, Role::Client], config);
 }
 
-/// Runs every case of a table for both roles with the default configuration.
+/// Runs every case of a table for both roles with the default configuration, and again with
+/// `Config::stream_messages` (the endpoint echoes each part as it arrives; output is compared
+/// message by message).
 pub fn run(cases: &[Case]) {
     run_with(cases, &Config::default());
+    run_with(cases, &Config::default().stream_messages(true));
 }
 
 /// The byte (1-based count of delivered bytes) after which a case fails in a byte-by-byte
