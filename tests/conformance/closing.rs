@@ -69,12 +69,6 @@ fn s7_1_basic_close_behaviour() {
             output: vec![Out::text(&big), Out::Close(Some(1000))],
             fail: OK,
         },
-        Case {
-            name: "7.1.6 the same in chops of 997".into(),
-            input: vec![chopped([text(&big), close(1000, ""), ping("Hello World!")], 997)],
-            output: vec![Out::text(&big), Out::Close(Some(1000))],
-            fail: OK,
-        },
     ]);
 }
 

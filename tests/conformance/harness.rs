@@ -431,10 +431,22 @@ impl Out {
 // The endpoint under test
 // ---------------------------------------------------------------------------------------------
 
+/// How the endpoint moves bytes in and out of its `Connection`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Io {
+    /// `receive(chunk)` in, `take_output()` out.
+    #[default]
+    Copy,
+    /// `read_buf()` + `commit(n)` in; `output()` + `consume_output(n)` out, at most this many
+    /// bytes per write (a transport that takes partial writes).
+    Lent(usize),
+}
+
 /// A `Connection` acting as an echo endpoint, driven in the documented call order. With
 /// `Config::stream_messages` it echoes each part of a message as it arrives.
 pub struct Echo {
     pub conn: Connection,
+    pub io: Io,
     /// Every event returned so far.
     pub events: Vec<Event>,
     /// The error `poll_event` returned, if any.
@@ -445,6 +457,7 @@ impl Echo {
     pub fn new(role: Role, config: Config) -> Echo {
         Echo {
             conn: Connection::new(role, config),
+            io: Io::Copy,
             events: Vec::new(),
             error: None,
         }
@@ -453,7 +466,21 @@ impl Echo {
     /// Receives one chunk, drains the events (echoing text and binary messages), and returns
     /// the bytes written and the error returned by this drain, if any.
     pub fn feed(&mut self, chunk: &[u8]) -> (Vec<u8>, Option<Error>) {
-        self.conn.receive(chunk);
+        match self.io {
+            Io::Copy => self.conn.receive(chunk),
+            Io::Lent(_) => {
+                // One transport read may fill more than the lent space: several commits.
+                let mut rest = chunk;
+                while !rest.is_empty() {
+                    let buf = self.conn.read_buf();
+                    assert!(buf.len() >= 16 * 1024, "read_buf lends at least 16 KiB");
+                    let n = buf.len().min(rest.len());
+                    buf[..n].copy_from_slice(&rest[..n]);
+                    self.conn.commit(n);
+                    rest = &rest[n..];
+                }
+            }
+        }
         let mut new_error = None;
         loop {
             match self.conn.poll_event() {
@@ -498,8 +525,24 @@ impl Echo {
             }
         }
         let mut out = Vec::new();
-        while let Some(bytes) = self.conn.take_output() {
-            out.extend_from_slice(&bytes);
+        match self.io {
+            Io::Copy => {
+                while let Some(bytes) = self.conn.take_output() {
+                    out.extend_from_slice(&bytes);
+                }
+            }
+            Io::Lent(max_write) => loop {
+                let waiting = self.conn.buffered_output();
+                let run = self.conn.output();
+                if run.is_empty() {
+                    assert_eq!(waiting, 0, "output() is empty while bytes wait");
+                    break;
+                }
+                let n = run.len().min(max_write);
+                out.extend_from_slice(&run[..n]);
+                self.conn.consume_output(n);
+                assert_eq!(self.conn.buffered_output(), waiting - n);
+            },
         }
         (out, new_error)
     }
@@ -546,7 +589,13 @@ pub struct Trace {
 
 /// Plays `chunks` through a fresh echo endpoint.
 pub fn drive(role: Role, config: &Config, chunks: &[&[u8]]) -> Result<Trace, String> {
+    drive_io(role, config, chunks, Io::Copy)
+}
+
+/// Plays `chunks` through a fresh echo endpoint that moves bytes as `io` says.
+pub fn drive_io(role: Role, config: &Config, chunks: &[&[u8]], io: Io) -> Result<Trace, String> {
     let mut echo = Echo::new(role, config.clone());
+    echo.io = io;
     let mut trace = Trace {
         frames: Vec::new(),
         error: None,
@@ -709,6 +758,15 @@ pub fn check_case(case: &Case, role: Role, config: &Config) -> Result<Option<Tra
             Delivery::Whole,
             Delivery::Random(7, 300_000),
         ]
+    } else if stream.len() > BYTEWISE_MAX {
+        vec![
+            Delivery::AsWritten,
+            Delivery::Whole,
+            Delivery::Every(61),
+            Delivery::Every(997),
+            Delivery::Every(8191),
+            Delivery::Random(4, 5000),
+        ]
     } else if stream.len() > MEDIUM {
         vec![
             Delivery::AsWritten,
@@ -749,7 +807,12 @@ pub fn check_case(case: &Case, role: Role, config: &Config) -> Result<Option<Tra
         let trace = match (delivery, &reference) {
             (Delivery::Bytewise, Some(reference)) => reference,
             _ => {
-                run = drive(role, config, &slices(&stream, &sizes))
+                // Pseudo-random chops go through the lent-buffer path and partial writes.
+                let io = match delivery {
+                    Delivery::Random(seed, _) => Io::Lent([1, 3, 1000, usize::MAX][seed as usize % 4]),
+                    _ => Io::Copy,
+                };
+                run = drive_io(role, config, &slices(&stream, &sizes), io)
                     .map_err(|e| format!("[{delivery:?}] {e}"))?;
                 &run
             }
