@@ -15,7 +15,13 @@ fn fragmented(opcode: u8, payload: &[u8], size: usize) -> Vec<Out> {
     parts
         .iter()
         .enumerate()
-        .map(|(i, part)| Out::frame(i == parts.len() - 1, if i == 0 { opcode } else { CONT }, part))
+        .map(|(i, part)| {
+            Out::frame(
+                i == parts.len() - 1,
+                if i == 0 { opcode } else { CONT },
+                part,
+            )
+        })
         .collect()
 }
 
@@ -38,13 +44,12 @@ fn s10_1_echo_is_fragmented_at_the_configured_size() {
                 fail: OK,
             },
             Case {
-                name: format!("10.1.1 64 KiB text arriving in 1300-byte fragments, frames of {size}"),
-                input: vec![together(
-                    message
-                        .chunks(1300)
-                        .enumerate()
-                        .map(|(i, c)| (if i == 0 { text(c) } else { cont(c) }).fin(i == 50)),
-                )],
+                name: format!(
+                    "10.1.1 64 KiB text arriving in 1300-byte fragments, frames of {size}"
+                ),
+                input: vec![together(message.chunks(1300).enumerate().map(|(i, c)| {
+                    (if i == 0 { text(c) } else { cont(c) }).fin(i == 50)
+                }))],
                 output: fragmented(TEXT, &message, size),
                 fail: OK,
             },
@@ -112,7 +117,11 @@ fn s10_the_peer_reassembles_the_fragmented_echo() {
             peer.receive(piece);
         }
         let event = peer.poll_event().unwrap();
-        assert_eq!(event, Some(Event::Text(message.as_str().into())), "{role:?}");
+        assert_eq!(
+            event,
+            Some(Event::Text(message.as_str().into())),
+            "{role:?}"
+        );
         assert_eq!(peer.poll_event().unwrap(), None);
     }
 }

@@ -9,8 +9,8 @@ use crate::harness::*;
 
 /// Codes a peer may send (RFC 6455 §7.4.1, §7.4.2): Autobahn 7.7.
 const VALID_CODES: [u16; 18] = [
-    1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999, 4000,
-    4001, 4500, 4999,
+    1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999, 4000, 4001,
+    4500, 4999,
 ];
 
 /// Codes that must fail the connection: Autobahn 7.9 and 7.13.
@@ -49,7 +49,11 @@ fn s7_1_basic_close_behaviour() {
         },
         Case {
             name: "7.1.5 text fragment, close, continuation".into(),
-            input: input![text("fragment1").fin(false), close(1000, ""), cont("fragment2")],
+            input: input![
+                text("fragment1").fin(false),
+                close(1000, ""),
+                cont("fragment2")
+            ],
             output: vec![Out::Close(Some(1000))],
             fail: OK,
         },
@@ -65,7 +69,11 @@ fn s7_1_basic_close_behaviour() {
         },
         Case {
             name: "7.1.6 256 KiB text, close, ping, in one read".into(),
-            input: vec![together([text(&big), close(1000, ""), ping("Hello World!")])],
+            input: vec![together([
+                text(&big),
+                close(1000, ""),
+                ping("Hello World!"),
+            ])],
             output: vec![Out::text(&big), Out::Close(Some(1000))],
             fail: OK,
         },
@@ -76,7 +84,10 @@ fn s7_1_basic_close_behaviour() {
 fn s7_anything_after_the_close_is_ignored() {
     let after_close: Vec<(&str, In)> = vec![
         ("binary", binary([1, 2, 3]).into()),
-        ("a fragmented text", together([text("a").fin(false), cont("b")])),
+        (
+            "a fragmented text",
+            together([text("a").fin(false), cont("b")]),
+        ),
         ("a ping", ping("p").into()),
         ("a pong", pong("p").into()),
         ("a close with an invalid code", close(1005, "").into()),
@@ -159,7 +170,10 @@ fn s7_3_close_payloads() {
         },
         Case {
             name: "7.5.1 close with a reason that is not UTF-8".into(),
-            input: input![close(1000, b"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80edited")],
+            input: input![close(
+                1000,
+                b"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80edited"
+            )],
             output: vec![Out::Fail(1007)],
             fail: after(0, ProtocolError::InvalidCloseReason),
         },
@@ -250,7 +264,9 @@ fn s7_every_code_in_one_sweep() {
                 let error = trace.error.map(|(_, _, e)| e);
                 assert_eq!(
                     error,
-                    Some(wsproto::Error::Protocol(ProtocolError::InvalidCloseCode(code)))
+                    Some(wsproto::Error::Protocol(ProtocolError::InvalidCloseCode(
+                        code
+                    )))
                 );
             }
         }

@@ -12,14 +12,22 @@ fn s5_autobahn_cases() {
     let frags = |n: usize| -> Vec<F> {
         (1..=n)
             .map(|i| {
-                let f = if i == 1 { text(format!("fragment{i}")) } else { cont(format!("fragment{i}")) };
+                let f = if i == 1 {
+                    text(format!("fragment{i}"))
+                } else {
+                    cont(format!("fragment{i}"))
+                };
                 f.fin(i == n)
             })
             .collect()
     };
     let two = frags(2);
     let unexpected_then_two = |fin: bool| -> Vec<F> {
-        vec![cont("fragment1").fin(fin), text("fragment2").fin(false), cont("fragment3")]
+        vec![
+            cont("fragment1").fin(fin),
+            text("fragment2").fin(false),
+            cont("fragment3"),
+        ]
     };
     let cases = vec![
         Case {
@@ -55,18 +63,28 @@ fn s5_autobahn_cases() {
         Case {
             name: "5.6 text in 2 fragments with a ping in between".into(),
             input: input![two[0].clone(), ping("ping payload"), two[1].clone()],
-            output: vec![Out::pong("ping payload"), Out::text("fragment1fragment2")],
+            output: vec![
+                Out::pong("ping payload").after(1),
+                Out::text("fragment1fragment2").after(2),
+            ],
             fail: OK,
         },
         Case {
             name: "5.7 text in 2 fragments with a ping in between, byte by byte".into(),
-            input: vec![chopped([two[0].clone(), ping("ping payload"), two[1].clone()], 1)],
+            input: vec![chopped(
+                [two[0].clone(), ping("ping payload"), two[1].clone()],
+                1,
+            )],
             output: vec![Out::pong("ping payload"), Out::text("fragment1fragment2")],
             fail: OK,
         },
         Case {
             name: "5.8 text in 2 fragments with a ping in between, in one read".into(),
-            input: vec![together([two[0].clone(), ping("ping payload"), two[1].clone()])],
+            input: vec![together([
+                two[0].clone(),
+                ping("ping payload"),
+                two[1].clone(),
+            ])],
             output: vec![Out::pong("ping payload"), Out::text("fragment1fragment2")],
             fail: OK,
         },
@@ -128,7 +146,9 @@ fn s5_autobahn_cases() {
         Case {
             name: "5.17 twice: stray continuation (FIN), fragmented text, in one read".into(),
             input: vec![together(
-                unexpected_then_two(true).into_iter().chain(unexpected_then_two(true)),
+                unexpected_then_two(true)
+                    .into_iter()
+                    .chain(unexpected_then_two(true)),
             )],
             output: vec![Out::Fail(1002)],
             fail: after(0, UnexpectedContinuation),
@@ -154,9 +174,9 @@ fn s5_autobahn_cases() {
                 ]
             },
             output: vec![
-                Out::pong("pongme 1!"),
-                Out::pong("pongme 2!"),
-                Out::text("fragment1fragment2fragment3fragment4fragment5"),
+                Out::pong("pongme 1!").after(2),
+                Out::pong("pongme 2!").after(5),
+                Out::text("fragment1fragment2fragment3fragment4fragment5").after(6),
             ],
             fail: OK,
         },
@@ -229,7 +249,11 @@ fn s5_more_fragmentation() {
     run(&[
         Case {
             name: "binary in 3 fragments".into(),
-            input: input![binary([1, 2]).fin(false), cont([3]).fin(false), cont([4, 5, 6])],
+            input: input![
+                binary([1, 2]).fin(false),
+                cont([3]).fin(false),
+                cont([4, 5, 6])
+            ],
             output: vec![Out::binary([1, 2, 3, 4, 5, 6])],
             fail: OK,
         },
@@ -242,9 +266,9 @@ fn s5_more_fragmentation() {
         Case {
             name: "large fragments: 70000 + 65536 + 126 bytes".into(),
             input: input![
-                binary(&bytes(70000)).fin(false),
-                cont(&bytes(65536)).fin(false),
-                cont(&bytes(126))
+                binary(bytes(70000)).fin(false),
+                cont(bytes(65536)).fin(false),
+                cont(bytes(126))
             ],
             output: vec![Out::binary(
                 [bytes(70000), bytes(65536), bytes(126)].concat(),
@@ -286,7 +310,11 @@ fn s5_more_fragmentation() {
                 ping("2"),
                 cont("d")
             ],
-            output: vec![Out::pong("1"), Out::pong("2"), Out::text("abcd")],
+            output: vec![
+                Out::pong("1").after(1),
+                Out::pong("2").after(5),
+                Out::text("abcd").after(6),
+            ],
             fail: OK,
         },
         Case {

@@ -39,7 +39,11 @@ fn data_cases(
     });
     cases.push(Case {
         name: format!("{section} three messages 0/126/65536 in one read"),
-        input: vec![together([frame(&[]), frame(&payload(126)), frame(&payload(65536))])],
+        input: vec![together([
+            frame(&[]),
+            frame(&payload(126)),
+            frame(&payload(65536)),
+        ])],
         output: vec![out(&[]), out(&payload(126)), out(&payload(65536))],
         fail: OK,
     });
@@ -69,14 +73,12 @@ fn s1_2_large_binary_with_a_raised_limit() {
     let p = bytes((16 << 20) + 3);
     let config = Config::default().max_frame_size(32 << 20);
     run_with(
-        &[
-            Case {
-                name: "1.2 binary of 16 MiB + 3".into(),
-                input: input![binary(&p)],
-                output: vec![Out::binary(&p)],
-                fail: OK,
-            },
-        ],
+        &[Case {
+            name: "1.2 binary of 16 MiB + 3".into(),
+            input: input![binary(&p)],
+            output: vec![Out::binary(&p)],
+            fail: OK,
+        }],
         &config,
     );
     // Without the raised limit the same frame fails as soon as its header is in.
@@ -110,10 +112,69 @@ fn length_encoding_errors() {
             name: "64-bit length with the most significant bit set, after a message".into(),
             input: vec![
                 text("ok").into(),
-                In::Raw(vec![0x81, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]),
+                In::Raw(vec![
+                    0x81, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+                ]),
             ],
             output: vec![Out::text("ok"), Out::Fail(1002)],
             fail: after(1, ProtocolError::PayloadLengthOverflow),
+        },
+    ]);
+}
+
+#[test]
+fn huge_announced_lengths() {
+    // Headers announcing payloads far beyond any limit: judged on the header alone, nothing is
+    // buffered or allocated for the payload.
+    let max = (1u64 << 63) - 1;
+    run(&[
+        Case {
+            name: "binary announcing 2^63 - 1 bytes".into(),
+            input: vec![In::Header(binary([]), max)],
+            output: vec![Out::Fail(1009)],
+            fail: after(
+                0,
+                ProtocolError::FrameTooLarge {
+                    size: max,
+                    limit: 16 << 20,
+                },
+            ),
+        },
+        Case {
+            name: "text announcing 4 GiB, after a message".into(),
+            input: vec![text("x").into(), In::Header(text([]), 1 << 32)],
+            output: vec![Out::text("x"), Out::Fail(1009)],
+            fail: after(
+                1,
+                ProtocolError::FrameTooLarge {
+                    size: 1 << 32,
+                    limit: 16 << 20,
+                },
+            ),
+        },
+        Case {
+            name: "continuation announcing 2^63 - 1 bytes inside a message".into(),
+            input: vec![text("x").fin(false).into(), In::Header(cont([]), max)],
+            output: vec![Out::Fail(1009)],
+            fail: after(
+                1,
+                ProtocolError::FrameTooLarge {
+                    size: max,
+                    limit: 16 << 20,
+                },
+            ),
+        },
+        Case {
+            name: "ping announcing 2^40 bytes".into(),
+            input: vec![In::Header(ping([]), 1 << 40)],
+            output: vec![Out::Fail(1002)],
+            fail: after(0, ProtocolError::ControlFrameTooLong(1 << 40)),
+        },
+        Case {
+            name: "close announcing 65535 bytes".into(),
+            input: vec![In::Header(close_empty(), 65535)],
+            output: vec![Out::Fail(1002)],
+            fail: after(0, ProtocolError::ControlFrameTooLong(65535)),
         },
     ]);
 }
@@ -145,19 +206,13 @@ fn size_limits() {
             },
             Case {
                 name: "message at the message limit, in two frames".into(),
-                input: input![
-                    text(ascii(1000)).fin(false),
-                    cont(&ascii(1500)[1000..])
-                ],
+                input: input![text(ascii(1000)).fin(false), cont(&ascii(1500)[1000..])],
                 output: vec![Out::text(ascii(1500))],
                 fail: OK,
             },
             Case {
                 name: "message over the message limit: 1009 at the second header".into(),
-                input: input![
-                    text(ascii(1000)).fin(false),
-                    split(cont(ascii(501)), [0])
-                ],
+                input: input![text(ascii(1000)).fin(false), split(cont(ascii(501)), [0])],
                 output: vec![Out::Fail(1009)],
                 fail: after(1, ProtocolError::MessageTooLarge { limit: 1500 }),
             },

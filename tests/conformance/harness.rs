@@ -88,26 +88,8 @@ impl F {
     /// The frame's bytes as the peer of an endpoint in `endpoint` role writes them, masked with
     /// `key` when masked; also returns the header length.
     pub fn encode(&self, endpoint: Role, key: [u8; 4]) -> (Vec<u8>, usize) {
-        let masked = match self.mask {
-            Mask::Peer => endpoint == Role::Server,
-            Mask::On => true,
-            Mask::Off => false,
-        };
-        let mut out = vec![(u8::from(self.fin) << 7) | ((self.rsv & 7) << 4) | (self.opcode & 0xF)];
-        let mask_bit = if masked { 0x80 } else { 0 };
-        let len = self.payload.len();
-        if len < 126 {
-            out.push(mask_bit | len as u8);
-        } else if len <= 0xFFFF {
-            out.push(mask_bit | 126);
-            out.extend_from_slice(&(len as u16).to_be_bytes());
-        } else {
-            out.push(mask_bit | 127);
-            out.extend_from_slice(&(len as u64).to_be_bytes());
-        }
-        if masked {
-            out.extend_from_slice(&key);
-        }
+        let masked = self.masked(endpoint);
+        let mut out = self.header(endpoint, key, self.payload.len() as u64);
         let header_len = out.len();
         out.extend_from_slice(&self.payload);
         if masked {
@@ -116,6 +98,33 @@ impl F {
             }
         }
         (out, header_len)
+    }
+
+    fn masked(&self, endpoint: Role) -> bool {
+        match self.mask {
+            Mask::Peer => endpoint == Role::Server,
+            Mask::On => true,
+            Mask::Off => false,
+        }
+    }
+
+    /// Just the header, announcing a payload of `len` bytes (the shortest length encoding).
+    pub fn header(&self, endpoint: Role, key: [u8; 4], len: u64) -> Vec<u8> {
+        let mut out = vec![(u8::from(self.fin) << 7) | ((self.rsv & 7) << 4) | (self.opcode & 0xF)];
+        let mask_bit = if self.masked(endpoint) { 0x80 } else { 0 };
+        if len < 126 {
+            out.push(mask_bit | len as u8);
+        } else if len <= 0xFFFF {
+            out.push(mask_bit | 126);
+            out.extend_from_slice(&(len as u16).to_be_bytes());
+        } else {
+            out.push(mask_bit | 127);
+            out.extend_from_slice(&len.to_be_bytes());
+        }
+        if self.masked(endpoint) {
+            out.extend_from_slice(&key);
+        }
+        out
     }
 
     /// The header length this frame has toward an endpoint in `endpoint` role.
@@ -166,6 +175,9 @@ pub enum In {
     Chopped(Vec<F>, usize),
     /// Exact bytes, whatever the role: one chunk.
     Raw(Vec<u8>),
+    /// Only the header of this frame (its payload is ignored), announcing `len` payload bytes
+    /// that are never sent: one chunk.
+    Header(F, u64),
 }
 
 impl From<F> for In {
@@ -196,7 +208,9 @@ macro_rules! input {
 
 /// `n` bytes of printable ASCII that vary along the payload (so a masking slip shows).
 pub fn ascii(n: usize) -> Vec<u8> {
-    (0..n).map(|i| b'!' + ((i * 7 + i / 94) % 94) as u8).collect()
+    (0..n)
+        .map(|i| b'!' + ((i * 7 + i / 94) % 94) as u8)
+        .collect()
 }
 
 /// `n` bytes covering every byte value.
@@ -214,15 +228,20 @@ fn key_for(i: usize) -> [u8; 4] {
 pub fn encode_input(input: &[In], role: Role) -> Vec<Vec<u8>> {
     let mut chunks = Vec::new();
     let mut frame_no = 0;
-    let mut enc = |f: &F| {
+    let mut next_key = || {
         frame_no += 1;
-        f.encode(role, key_for(frame_no))
+        key_for(frame_no)
     };
     for item in input {
         match item {
-            In::Frames(frames) => chunks.push(frames.iter().flat_map(|f| enc(f).0).collect()),
+            In::Frames(frames) => chunks.push(
+                frames
+                    .iter()
+                    .flat_map(|f| f.encode(role, next_key()).0)
+                    .collect(),
+            ),
             In::Split(frame, cuts) => {
-                let (bytes, header_len) = enc(frame);
+                let (bytes, header_len) = frame.encode(role, next_key());
                 let mut start = 0;
                 for &cut in cuts {
                     let end = (header_len + cut).min(bytes.len());
@@ -233,10 +252,16 @@ pub fn encode_input(input: &[In], role: Role) -> Vec<Vec<u8>> {
                 chunks.push(bytes[start..].to_vec());
             }
             In::Chopped(frames, size) => {
-                let bytes: Vec<u8> = frames.iter().flat_map(|f| enc(f).0).collect();
+                let bytes: Vec<u8> = frames
+                    .iter()
+                    .flat_map(|f| f.encode(role, next_key()).0)
+                    .collect();
                 chunks.extend(bytes.chunks((*size).max(1)).map(<[u8]>::to_vec));
             }
             In::Raw(bytes) => chunks.push(bytes.clone()),
+            In::Header(frame, len) => {
+                chunks.push(frame.header(role, next_key(), *len));
+            }
         }
     }
     chunks
@@ -288,7 +313,9 @@ impl fmt::Debug for Decoded {
                 _ => write!(f, "{p:02x?}"),
             }
         } else {
-            let sum = p.iter().fold(0u32, |a, &b| a.wrapping_mul(31).wrapping_add(u32::from(b)));
+            let sum = p
+                .iter()
+                .fold(0u32, |a, &b| a.wrapping_mul(31).wrapping_add(u32::from(b)));
             write!(f, "[{} bytes, {:02x?}.., hash {sum:08x}]", p.len(), &p[..8])
         }
     }
@@ -313,9 +340,7 @@ pub fn decode_frames(mut bytes: &[u8], masked: bool) -> Result<Vec<Decoded>, Str
         }
         let (len, mut pos) = match b1 & 0x7F {
             126 if bytes.len() >= 4 => (u64::from(u16::from_be_bytes([bytes[2], bytes[3]])), 4),
-            127 if bytes.len() >= 10 => {
-                (u64::from_be_bytes(bytes[2..10].try_into().unwrap()), 10)
-            }
+            127 if bytes.len() >= 10 => (u64::from_be_bytes(bytes[2..10].try_into().unwrap()), 10),
             126 | 127 => return Err("partial extended length".into()),
             n => (u64::from(n), 2),
         };
@@ -338,7 +363,10 @@ pub fn decode_frames(mut bytes: &[u8], masked: bool) -> Result<Vec<Decoded>, Str
         };
         let end = pos as u64 + len;
         if (bytes.len() as u64) < end {
-            return Err(format!("partial payload: {} of {len} bytes", bytes.len() - pos));
+            return Err(format!(
+                "partial payload: {} of {len} bytes",
+                bytes.len() - pos
+            ));
         }
         let mut payload = bytes[pos..end as usize].to_vec();
         if let Some(key) = key {
@@ -371,7 +399,14 @@ pub enum Out {
     /// The close that fails the connection: this code, and as reason the error's text.
     Fail(u16),
     /// Any frame, exactly.
-    Frame { fin: bool, opcode: u8, payload: Vec<u8> },
+    Frame {
+        fin: bool,
+        opcode: u8,
+        payload: Vec<u8>,
+    },
+    /// This frame, written while draining after chunk `.0` of the input as written (not later:
+    /// a pong must not wait for the end of the message it interrupts).
+    After(usize, Box<Out>),
 }
 
 impl Out {
@@ -390,6 +425,11 @@ impl Out {
             opcode,
             payload: payload.as_ref().to_vec(),
         }
+    }
+
+    /// Must be written while draining after chunk `chunk`.
+    pub fn after(self, chunk: usize) -> Out {
+        Out::After(chunk, Box::new(self))
     }
 
     fn expected(&self, error: Option<&ProtocolError>) -> Decoded {
@@ -423,6 +463,7 @@ impl Out {
                 opcode: *opcode,
                 payload: payload.clone(),
             },
+            Out::After(_, out) => out.expected(error),
         }
     }
 }
@@ -491,8 +532,10 @@ impl Echo {
                         self.error
                     );
                     let whole = matches!(event, Event::Text(_) | Event::Binary(_));
-                    let part =
-                        matches!(event, Event::TextFragment { .. } | Event::BinaryFragment { .. });
+                    let part = matches!(
+                        event,
+                        Event::TextFragment { .. } | Event::BinaryFragment { .. }
+                    );
                     let streaming = self.conn.config().stream_messages;
                     assert!(
                         !(whole && streaming || part && !streaming),
@@ -500,9 +543,10 @@ impl Echo {
                     );
                     match &event {
                         Event::Text(t) => self.conn.send_text(t).expect("echo text"),
-                        Event::Binary(b) => {
-                            self.conn.send(Message::Binary(b.clone())).expect("echo binary")
-                        }
+                        Event::Binary(b) => self
+                            .conn
+                            .send(Message::Binary(b.clone()))
+                            .expect("echo binary"),
                         Event::Ping(_) | Event::Pong(_) | Event::Close(_) => {}
                         // With `Config::stream_messages`, echo each part as it comes.
                         Event::TextFragment { data, fin } => self
@@ -608,9 +652,13 @@ pub fn drive_io(role: Role, config: &Config, chunks: &[&[u8]], io: Io) -> Result
         let frames = decode_frames(&out, role == Role::Client)
             .map_err(|e| format!("after chunk {i}: bad output: {e}"))?;
         if trace.error.is_some() && !out.is_empty() {
-            return Err(format!("after chunk {i}: output after the error: {frames:?}"));
+            return Err(format!(
+                "after chunk {i}: output after the error: {frames:?}"
+            ));
         }
-        trace.frames.extend(frames.into_iter().map(|f| (i, delivered, f)));
+        trace
+            .frames
+            .extend(frames.into_iter().map(|f| (i, delivered, f)));
         if let Some(e) = error {
             trace.error = Some((i, delivered, e));
         }
@@ -666,7 +714,11 @@ fn reassemble(
                 }
             }
             (CLOSE | PING | PONG, _) => out.push((i, at, f)),
-            _ => return Err(format!("streamed echo: {f:?} out of place (open: {open:?})")),
+            _ => {
+                return Err(format!(
+                    "streamed echo: {f:?} out of place (open: {open:?})"
+                ));
+            }
         }
     }
     Ok(out)
@@ -809,7 +861,9 @@ pub fn check_case(case: &Case, role: Role, config: &Config) -> Result<Option<Tra
             _ => {
                 // Pseudo-random chops go through the lent-buffer path and partial writes.
                 let io = match delivery {
-                    Delivery::Random(seed, _) => Io::Lent([1, 3, 1000, usize::MAX][seed as usize % 4]),
+                    Delivery::Random(seed, _) => {
+                        Io::Lent([1, 3, 1000, usize::MAX][seed as usize % 4])
+                    }
                     _ => Io::Copy,
                 };
                 run = drive_io(role, config, &slices(&stream, &sizes), io)
@@ -829,6 +883,18 @@ pub fn check_case(case: &Case, role: Role, config: &Config) -> Result<Option<Tra
             return Err(format!(
                 "[{delivery:?}] error: got {got_error:?}, expected {want_error:?}"
             ));
+        }
+        if let Delivery::AsWritten = delivery {
+            for (n, (out, (i, _, f))) in case.output.iter().zip(&trace.frames).enumerate() {
+                if let Out::After(k, _) = out {
+                    if i != k {
+                        return Err(format!(
+                            "[AsWritten] output frame {n} {f:?} written after chunk {i}, \
+                             expected after chunk {k}"
+                        ));
+                    }
+                }
+            }
         }
         if let (Delivery::AsWritten, Fail::After(k, _), Some((i, _, _))) =
             (delivery, &case.fail, &trace.error)
@@ -878,7 +944,11 @@ pub fn run_roles(cases: &[Case], roles: &[Role], config: &Config) {
     for case in cases {
         for &role in roles {
             if let Err(e) = check_case(case, role, config) {
-                let mode = if config.stream_messages { ", streaming" } else { "" };
+                let mode = if config.stream_messages {
+                    ", streaming"
+                } else {
+                    ""
+                };
                 failures.push(format!("{} ({role:?}{mode}): {e}", case.name));
             }
         }

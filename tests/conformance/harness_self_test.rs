@@ -15,7 +15,12 @@ fn check(case: Case) -> Result<(), String> {
 fn encoder_matches_rfc_6455_examples() {
     // §5.7: masked "Hello" with key 37 fa 21 3d, unmasked "Hello", and a 256-byte binary header.
     let (masked, n) = text("Hello").encode(Role::Server, [0x37, 0xfa, 0x21, 0x3d]);
-    assert_eq!(masked, [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]);
+    assert_eq!(
+        masked,
+        [
+            0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58
+        ]
+    );
     assert_eq!(n, 6);
     let (plain, n) = text("Hello").encode(Role::Client, [0x37, 0xfa, 0x21, 0x3d]);
     assert_eq!(plain, [0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f]);
@@ -23,12 +28,17 @@ fn encoder_matches_rfc_6455_examples() {
     let (big, n) = binary(vec![0; 256]).encode(Role::Client, [0; 4]);
     assert_eq!((&big[..4], n), (&[0x82, 0x7e, 0x01, 0x00][..], 4));
     let (huge, n) = binary(vec![0; 65536]).encode(Role::Client, [0; 4]);
-    assert_eq!((&huge[..10], n), (&[0x82, 0x7f, 0, 0, 0, 0, 0, 1, 0, 0][..], 10));
+    assert_eq!(
+        (&huge[..10], n),
+        (&[0x82, 0x7f, 0, 0, 0, 0, 0, 1, 0, 0][..], 10)
+    );
 }
 
 #[test]
 fn decoder_checks_the_mask_bit_and_completeness() {
-    let masked = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
+    let masked = [
+        0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+    ];
     let frames = decode_frames(&masked, true).unwrap();
     assert_eq!(frames[0].payload, b"Hello");
     assert!(decode_frames(&masked, false).is_err());
@@ -65,6 +75,16 @@ fn wrong_expectations_are_caught() {
         ..good.clone()
     };
     assert!(check(wrong_error).is_err());
+    let late = Case {
+        output: vec![Out::text("a").after(1), Out::Fail(1002)],
+        ..good.clone()
+    };
+    assert!(check(late).is_err());
+    let on_time = Case {
+        output: vec![Out::text("a").after(0), Out::Fail(1002).after(1)],
+        ..good.clone()
+    };
+    assert_eq!(check(on_time), Ok(()));
     let missing_frame = Case {
         output: vec![Out::Fail(1002)],
         ..good.clone()

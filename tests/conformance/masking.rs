@@ -65,12 +65,20 @@ fn violations(role: Role) -> Vec<Case> {
 
 #[test]
 fn server_fails_on_unmasked_frames() {
-    run_roles(&violations(Role::Server), &[Role::Server], &Config::default());
+    run_roles(
+        &violations(Role::Server),
+        &[Role::Server],
+        &Config::default(),
+    );
 }
 
 #[test]
 fn client_fails_on_masked_frames() {
-    run_roles(&violations(Role::Client), &[Role::Client], &Config::default());
+    run_roles(
+        &violations(Role::Client),
+        &[Role::Client],
+        &Config::default(),
+    );
 }
 
 #[test]

@@ -30,7 +30,10 @@ fn s4_autobahn_cases() {
                 fail: after(1, reserved(ops[2])),
             },
             Case {
-                name: format!("{section}.4 text, opcode {} with payload, ping, in one read", ops[3]),
+                name: format!(
+                    "{section}.4 text, opcode {} with payload, ping, in one read",
+                    ops[3]
+                ),
                 input: vec![together([
                     text("Hello, world!"),
                     op(ops[3], "reserved opcode payload"),

@@ -1,7 +1,7 @@
 //! Section 2: pings and pongs. Every ping is answered with a pong carrying its payload;
 //! unsolicited pongs are ignored; control frames over 125 bytes or fragmented fail with 1002.
 
-use wsproto::ProtocolError;
+use wsproto::{Config, ProtocolError};
 
 use crate::harness::*;
 
@@ -92,7 +92,11 @@ fn s2_ping_pong() {
         Case {
             name: "ten pings, each its own read".into(),
             input: pings.iter().cloned().map(In::from).collect(),
-            output: pongs,
+            output: pongs
+                .into_iter()
+                .enumerate()
+                .map(|(i, p)| p.after(i))
+                .collect(),
             fail: OK,
         },
         Case {
@@ -126,4 +130,28 @@ fn s2_ping_pong() {
             fail: after(0, ProtocolError::ControlFrameTooLong(126)),
         },
     ]);
+}
+
+#[test]
+fn without_auto_pong_nothing_is_answered() {
+    // With `Config::auto_pong` off, pings are only reported (this endpoint ignores them); the
+    // limits on control frames still hold.
+    let config = Config::default().auto_pong(false);
+    run_with(
+        &[
+            Case {
+                name: "ping, text: only the text is echoed".into(),
+                input: input![ping("p"), text("t")],
+                output: vec![Out::text("t")],
+                fail: OK,
+            },
+            Case {
+                name: "126-byte ping still fails".into(),
+                input: input![ping(bytes(126))],
+                output: vec![Out::Fail(1002)],
+                fail: after(0, ProtocolError::ControlFrameTooLong(126)),
+            },
+        ],
+        &config,
+    );
 }

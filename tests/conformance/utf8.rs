@@ -20,11 +20,19 @@ fn sequences() -> Vec<(String, Vec<u8>, bool)> {
     add("6.1.1 empty", b"", true);
     add("6.2.1 mixed", "Hello-µ@ßöäüàá-UTF-8!!".as_bytes(), true);
     add("6.5.1 κόσμε", KOSME, true);
-    add("6.5.2 κόσμε with 4-byte code points", "κόσμε 😀𝄞𐍈 κόσμε".as_bytes(), true);
+    add(
+        "6.5.2 κόσμε with 4-byte code points",
+        "κόσμε 😀𝄞𐍈 κόσμε".as_bytes(),
+        true,
+    );
     // 6.6: growing prefixes of κόσμε: valid exactly when they end on a code point boundary.
     for n in 1..=KOSME.len() {
         let valid = matches!(n, 2 | 5 | 7 | 9 | 11);
-        add(&format!("6.6.{n} first {n} bytes of κόσμε"), &KOSME[..n], valid);
+        add(
+            &format!("6.6.{n} first {n} bytes of κόσμε"),
+            &KOSME[..n],
+            valid,
+        );
     }
     // 6.7: first possible sequence of each length.
     add("6.7.1 U+0000", b"\x00", true);
@@ -55,10 +63,22 @@ fn sequences() -> Vec<(String, Vec<u8>, bool)> {
     add("6.12.3 2 continuation bytes", b"\x80\xbf", false);
     add("6.12.4 3 continuation bytes", b"\x80\xbf\x80", false);
     add("6.12.5 4 continuation bytes", b"\x80\xbf\x80\xbf", false);
-    add("6.12.6 5 continuation bytes", b"\x80\xbf\x80\xbf\x80", false);
-    add("6.12.7 6 continuation bytes", b"\x80\xbf\x80\xbf\x80\xbf", false);
+    add(
+        "6.12.6 5 continuation bytes",
+        b"\x80\xbf\x80\xbf\x80",
+        false,
+    );
+    add(
+        "6.12.7 6 continuation bytes",
+        b"\x80\xbf\x80\xbf\x80\xbf",
+        false,
+    );
     let all_continuations: Vec<u8> = (0x80..=0xbf).collect();
-    add("6.12.8 all 64 continuation bytes", &all_continuations, false);
+    add(
+        "6.12.8 all 64 continuation bytes",
+        &all_continuations,
+        false,
+    );
     // 6.13: lonely start bytes, each followed by a space.
     let lonely = |range: std::ops::RangeInclusive<u8>| -> Vec<u8> {
         range.flat_map(|b| [b, b' ']).collect()
@@ -82,10 +102,18 @@ fn sequences() -> Vec<(String, Vec<u8>, bool)> {
         b"\xfd\xbf\xbf\xbf\xbf",
     ];
     for (i, t) in truncated.iter().enumerate() {
-        add(&format!("6.14.{} last continuation byte missing {t:02x?}", i + 1), t, false);
+        add(
+            &format!("6.14.{} last continuation byte missing {t:02x?}", i + 1),
+            t,
+            false,
+        );
     }
     // 6.15: all of them concatenated.
-    add("6.15.1 concatenated truncated sequences", &truncated.concat(), false);
+    add(
+        "6.15.1 concatenated truncated sequences",
+        &truncated.concat(),
+        false,
+    );
     // 6.16: impossible bytes.
     add("6.16.1 FE", b"\xfe", false);
     add("6.16.2 FF", b"\xff", false);
@@ -94,20 +122,44 @@ fn sequences() -> Vec<(String, Vec<u8>, bool)> {
     add("6.17.1 overlong / in 2 bytes", b"\xc0\xaf", false);
     add("6.17.2 overlong / in 3 bytes", b"\xe0\x80\xaf", false);
     add("6.17.3 overlong / in 4 bytes", b"\xf0\x80\x80\xaf", false);
-    add("6.17.4 overlong / in 5 bytes", b"\xf8\x80\x80\x80\xaf", false);
-    add("6.17.5 overlong / in 6 bytes", b"\xfc\x80\x80\x80\x80\xaf", false);
+    add(
+        "6.17.4 overlong / in 5 bytes",
+        b"\xf8\x80\x80\x80\xaf",
+        false,
+    );
+    add(
+        "6.17.5 overlong / in 6 bytes",
+        b"\xfc\x80\x80\x80\x80\xaf",
+        false,
+    );
     // 6.18: maximum overlongs.
     add("6.18.1 max overlong in 2 bytes", b"\xc1\xbf", false);
     add("6.18.2 max overlong in 3 bytes", b"\xe0\x9f\xbf", false);
     add("6.18.3 max overlong in 4 bytes", b"\xf0\x8f\xbf\xbf", false);
-    add("6.18.4 max overlong in 5 bytes", b"\xf8\x87\xbf\xbf\xbf", false);
-    add("6.18.5 max overlong in 6 bytes", b"\xfc\x83\xbf\xbf\xbf\xbf", false);
+    add(
+        "6.18.4 max overlong in 5 bytes",
+        b"\xf8\x87\xbf\xbf\xbf",
+        false,
+    );
+    add(
+        "6.18.5 max overlong in 6 bytes",
+        b"\xfc\x83\xbf\xbf\xbf\xbf",
+        false,
+    );
     // 6.19: overlong NUL.
     add("6.19.1 overlong NUL in 2 bytes", b"\xc0\x80", false);
     add("6.19.2 overlong NUL in 3 bytes", b"\xe0\x80\x80", false);
     add("6.19.3 overlong NUL in 4 bytes", b"\xf0\x80\x80\x80", false);
-    add("6.19.4 overlong NUL in 5 bytes", b"\xf8\x80\x80\x80\x80", false);
-    add("6.19.5 overlong NUL in 6 bytes", b"\xfc\x80\x80\x80\x80\x80", false);
+    add(
+        "6.19.4 overlong NUL in 5 bytes",
+        b"\xf8\x80\x80\x80\x80",
+        false,
+    );
+    add(
+        "6.19.5 overlong NUL in 6 bytes",
+        b"\xfc\x80\x80\x80\x80\x80",
+        false,
+    );
     // 6.20: single UTF-16 surrogates.
     let surrogates: [&[u8]; 7] = [
         b"\xed\xa0\x80",
@@ -126,7 +178,11 @@ fn sequences() -> Vec<(String, Vec<u8>, bool)> {
     for high in &surrogates[..4] {
         for low in [&surrogates[4], &surrogates[6]] {
             n += 1;
-            add(&format!("6.21.{n} surrogate pair"), &[*high, *low].concat(), false);
+            add(
+                &format!("6.21.{n} surrogate pair"),
+                &[*high, *low].concat(),
+                false,
+            );
         }
     }
     // 6.22: noncharacters are valid UTF-8.
@@ -135,19 +191,35 @@ fn sequences() -> Vec<(String, Vec<u8>, bool)> {
         for low in [0xFFFE, 0xFFFF] {
             n += 1;
             let c = char::from_u32((plane << 16) | low).unwrap();
-            add(&format!("6.22.{n} noncharacter U+{:X}", c as u32), c.to_string().as_bytes(), true);
+            add(
+                &format!("6.22.{n} noncharacter U+{:X}", c as u32),
+                c.to_string().as_bytes(),
+                true,
+            );
         }
     }
     for cp in 0xFDD0..=0xFDEF {
         n += 1;
         let c = char::from_u32(cp).unwrap();
-        add(&format!("6.22.{n} noncharacter U+{cp:X}"), c.to_string().as_bytes(), true);
+        add(
+            &format!("6.22.{n} noncharacter U+{cp:X}"),
+            c.to_string().as_bytes(),
+            true,
+        );
     }
     // 6.23: replacement characters and the like, around invalid ones.
     add("6.23.1 U+FFFD", "\u{FFFD}".as_bytes(), true);
     add("6.23.2 U+FFFD U+FFFD", "\u{FFFD}\u{FFFD}".as_bytes(), true);
-    add("6.23.3 text with U+FEFF BOM", "\u{FEFF}text".as_bytes(), true);
-    add("6.23.4 invalid after valid multi-byte", b"\xe2\x82\xac\xc3\x28", false);
+    add(
+        "6.23.3 text with U+FEFF BOM",
+        "\u{FEFF}text".as_bytes(),
+        true,
+    );
+    add(
+        "6.23.4 invalid after valid multi-byte",
+        b"\xe2\x82\xac\xc3\x28",
+        false,
+    );
     add("6.23.5 0xF5 start byte", b"\xf5\x80\x80\x80", false);
     add("6.23.6 0xC1 start byte alone", b"a\xc1", false);
     add("6.23.7 3-byte lead then ASCII", b"\xe2\x82a", false);
@@ -168,7 +240,8 @@ fn invalid_at(bytes: &[u8]) -> Option<usize> {
 /// The shortest prefix length at which the validator must fail: for an error inside the text,
 /// the first byte that cannot continue a valid prefix.
 fn first_bad_prefix(bytes: &[u8]) -> Option<usize> {
-    (1..=bytes.len()).find(|&k| matches!(std::str::from_utf8(&bytes[..k]), Err(e) if e.error_len().is_some()))
+    (1..=bytes.len())
+        .find(|&k| matches!(std::str::from_utf8(&bytes[..k]), Err(e) if e.error_len().is_some()))
 }
 
 #[test]
@@ -200,7 +273,11 @@ fn s6_in_one_frame() {
             } else {
                 vec![Out::Fail(1007)]
             },
-            fail: if valid { OK } else { after(0, ProtocolError::InvalidUtf8) },
+            fail: if valid {
+                OK
+            } else {
+                after(0, ProtocolError::InvalidUtf8)
+            },
         })
         .collect();
     run(&cases);
@@ -225,7 +302,11 @@ fn s6_fail_fast_at_the_exact_byte() {
         for role in [Role::Server, Role::Client] {
             let header = text(&bytes).header_len(role);
             let want = header + first_bad_prefix(&bytes).unwrap_or(bytes.len());
-            assert_eq!(fail_byte(&case, role, &config), Some(want), "{name} ({role:?})");
+            assert_eq!(
+                fail_byte(&case, role, &config),
+                Some(want),
+                "{name} ({role:?})"
+            );
         }
     }
 }
@@ -236,7 +317,9 @@ fn s6_fail_fast_before_the_rest_of_the_frame_arrives() {
     // arrives, yet the endpoint fails with 1007 after the first part.
     let mut cases = Vec::new();
     for (name, bytes, valid) in sequences() {
-        let Some(k) = first_bad_prefix(&bytes) else { continue };
+        let Some(k) = first_bad_prefix(&bytes) else {
+            continue;
+        };
         assert!(!valid);
         let mut payload = b"prefix ".to_vec();
         let cut = payload.len() + k;
@@ -309,7 +392,12 @@ fn s6_in_a_middle_fragment() {
         assert_eq!(fail == OK, valid, "{name}");
         cases.push(Case {
             name: format!("{name}: middle fragment"),
-            input: input![text("start ").fin(false), cont(&bytes).fin(false), ping("p"), cont("end")],
+            input: input![
+                text("start ").fin(false),
+                cont(&bytes).fin(false),
+                ping("p"),
+                cont("end")
+            ],
             output,
             fail,
         });
@@ -342,7 +430,11 @@ fn s6_2_valid_text_split_everywhere() {
         },
         Case {
             name: "6.1.3 empty first and last fragments".into(),
-            input: input![text([]).fin(false), cont("middle frame payload").fin(false), cont([])],
+            input: input![
+                text([]).fin(false),
+                cont("middle frame payload").fin(false),
+                cont([])
+            ],
             output: vec![Out::text("middle frame payload")],
             fail: OK,
         },
@@ -416,8 +508,7 @@ fn s6_3_invalid_text() {
             fail: after(2, ProtocolError::InvalidUtf8),
         },
         Case {
-            name: "a text message may not finish a code point begun in the previous message"
-                .into(),
+            name: "a text message may not finish a code point begun in the previous message".into(),
             input: input![text(b"ab\xe2"), text(b"\x82\xac")],
             output: vec![Out::Fail(1007)],
             fail: after(0, ProtocolError::InvalidUtf8),
@@ -484,9 +575,12 @@ fn s6_4_fail_fast() {
             fail: after(1, ProtocolError::InvalidUtf8),
         },
         Case {
-            name: "6.4.x surrogate start split across fragments: fails with the second byte"
-                .into(),
-            input: input![text(b"abc\xed").fin(false), cont(b"\xa0\x80").fin(false), cont("z")],
+            name: "6.4.x surrogate start split across fragments: fails with the second byte".into(),
+            input: input![
+                text(b"abc\xed").fin(false),
+                cont(b"\xa0\x80").fin(false),
+                cont("z")
+            ],
             output: vec![Out::Fail(1007)],
             fail: after(1, ProtocolError::InvalidUtf8),
         },
