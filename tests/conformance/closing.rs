@@ -307,3 +307,60 @@ fn s7_close_reply_normal() {
         &config,
     );
 }
+
+#[test]
+fn s7_end_of_input() {
+    // The transport ends (`receive_eof`): after the close handshake that is the normal end; before
+    // it, `poll_event` returns `UnexpectedEof` (1006) once the complete frames are handled, and
+    // nothing more is written. After a protocol error the end changes nothing.
+    run(&[
+        Case {
+            name: "close, then the end of input".into(),
+            input: vec![close(1000, "").into(), In::Eof],
+            output: vec![Out::Close(Some(1000))],
+            fail: OK,
+        },
+        Case {
+            name: "close and the end of input together".into(),
+            input: vec![close_empty().into(), In::Eof],
+            output: vec![Out::Close(None).after(0)],
+            fail: OK,
+        },
+        Case {
+            name: "the end of input before anything".into(),
+            input: vec![In::Eof],
+            output: vec![],
+            fail: Fail::Eof(0),
+        },
+        Case {
+            name: "text, ping, then the end of input".into(),
+            input: vec![together([text("last words"), ping("p")]), In::Eof],
+            output: vec![Out::text("last words"), Out::pong("p")],
+            fail: Fail::Eof(1),
+        },
+        Case {
+            name: "the end of input inside a frame".into(),
+            input: vec![text("whole").into(), In::Header(text("ha"), 4), In::Eof],
+            output: vec![Out::text("whole")],
+            fail: Fail::Eof(2),
+        },
+        Case {
+            name: "the end of input inside a close frame".into(),
+            input: vec![In::Header(close_empty(), 5), In::Eof],
+            output: vec![],
+            fail: Fail::Eof(1),
+        },
+        Case {
+            name: "the end of input inside a fragmented message".into(),
+            input: vec![text("frag").fin(false).into(), ping("p").into(), In::Eof],
+            output: vec![Out::pong("p")],
+            fail: Fail::Eof(2),
+        },
+        Case {
+            name: "a protocol error, then the end of input".into(),
+            input: vec![text("x").rsv(1).into(), In::Eof],
+            output: vec![Out::Fail(1002)],
+            fail: after(0, ProtocolError::ReservedBits(1)),
+        },
+    ]);
+}

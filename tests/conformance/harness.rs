@@ -175,9 +175,12 @@ pub enum In {
     Chopped(Vec<F>, usize),
     /// Exact bytes, whatever the role: one chunk.
     Raw(Vec<u8>),
-    /// Only the header of this frame (its payload is ignored), announcing `len` payload bytes
-    /// that are never sent: one chunk.
+    /// A frame that announces `len` payload bytes but sends only its own payload (shorter):
+    /// the rest never arrives. One chunk.
     Header(F, u64),
+    /// The transport's end of input (`receive_eof`), after every byte: the last item, one chunk
+    /// of its own in every delivery.
+    Eof,
 }
 
 impl From<F> for In {
@@ -224,8 +227,10 @@ fn key_for(i: usize) -> [u8; 4] {
     k.to_be_bytes()
 }
 
-/// The case's input as the chunks it is written in, for an endpoint in `role`.
-pub fn encode_input(input: &[In], role: Role) -> Vec<Vec<u8>> {
+/// The case's input as the chunks it is written in, for an endpoint in `role`, and whether the
+/// input ends with [`In::Eof`].
+pub fn encode_input(input: &[In], role: Role) -> (Vec<Vec<u8>>, bool) {
+    let eof = matches!(input.last(), Some(In::Eof));
     let mut chunks = Vec::new();
     let mut frame_no = 0;
     let mut next_key = || {
@@ -260,11 +265,16 @@ pub fn encode_input(input: &[In], role: Role) -> Vec<Vec<u8>> {
             }
             In::Raw(bytes) => chunks.push(bytes.clone()),
             In::Header(frame, len) => {
-                chunks.push(frame.header(role, next_key(), *len));
+                let key = next_key();
+                let (whole, header_len) = frame.encode(role, key);
+                let mut bytes = frame.header(role, key, *len);
+                bytes.extend_from_slice(&whole[header_len..]);
+                chunks.push(bytes);
             }
+            In::Eof => assert!(eof, "In::Eof must be the last item"),
         }
     }
-    chunks
+    (chunks, eof)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -603,6 +613,8 @@ pub enum Fail {
     No,
     /// `poll_event` returns this error while draining after chunk `.0` (counted from 0).
     After(usize, ProtocolError),
+    /// `poll_event` returns `Error::UnexpectedEof` after the end of input, which is chunk `.0`.
+    Eof(usize),
 }
 
 pub const OK: Fail = Fail::No;
@@ -633,11 +645,18 @@ pub struct Trace {
 
 /// Plays `chunks` through a fresh echo endpoint.
 pub fn drive(role: Role, config: &Config, chunks: &[&[u8]]) -> Result<Trace, String> {
-    drive_io(role, config, chunks, Io::Copy)
+    drive_io(role, config, chunks, false, Io::Copy)
 }
 
-/// Plays `chunks` through a fresh echo endpoint that moves bytes as `io` says.
-pub fn drive_io(role: Role, config: &Config, chunks: &[&[u8]], io: Io) -> Result<Trace, String> {
+/// Plays `chunks` (then the end of input if `eof`) through a fresh echo endpoint that moves
+/// bytes as `io` says. The end of input counts as one more chunk.
+pub fn drive_io(
+    role: Role,
+    config: &Config,
+    chunks: &[&[u8]],
+    eof: bool,
+    io: Io,
+) -> Result<Trace, String> {
     let mut echo = Echo::new(role, config.clone());
     echo.io = io;
     let mut trace = Trace {
@@ -646,8 +665,12 @@ pub fn drive_io(role: Role, config: &Config, chunks: &[&[u8]], io: Io) -> Result
         state: State::Open,
     };
     let mut delivered = 0;
-    for (i, chunk) in chunks.iter().enumerate() {
+    let eof_step: &[&[u8]] = if eof { &[&[]] } else { &[] };
+    for (i, chunk) in chunks.iter().chain(eof_step).enumerate() {
         delivered += chunk.len();
+        if i == chunks.len() {
+            echo.conn.receive_eof();
+        }
         let (out, error) = echo.feed(chunk);
         let frames = decode_frames(&out, role == Role::Client)
             .map_err(|e| format!("after chunk {i}: bad output: {e}"))?;
@@ -682,6 +705,19 @@ pub fn drive_io(role: Role, config: &Config, chunks: &[&[u8]], io: Io) -> Result
         return Err(format!(
             "final state {:?}, expected {want_state:?}",
             trace.state
+        ));
+    }
+    // With all output written: a server drops the transport once closed; a client after a
+    // clean close waits for the server to drop it first (RFC 6455 §7.1.1).
+    let want_drop = match (trace.state, role) {
+        (State::Closed, Role::Server) => true,
+        (State::Closed, Role::Client) => trace.error.is_some() || eof,
+        _ => false,
+    };
+    if echo.conn.should_close_transport() != want_drop {
+        return Err(format!(
+            "should_close_transport() = {} in state {:?}",
+            !want_drop, trace.state
         ));
     }
     Ok(trace)
@@ -792,11 +828,16 @@ fn chunk_end_covering(ends: &[usize], at: usize) -> Option<usize> {
 
 /// Runs one case for one role; returns the byte-by-byte trace when there was one.
 pub fn check_case(case: &Case, role: Role, config: &Config) -> Result<Option<Trace>, String> {
-    let written = encode_input(&case.input, role);
+    let (written, eof) = encode_input(&case.input, role);
     let stream: Vec<u8> = written.concat();
     let expected_error = match &case.fail {
-        Fail::No => None,
         Fail::After(_, e) => Some(e),
+        Fail::No | Fail::Eof(_) => None,
+    };
+    let want_error = match &case.fail {
+        Fail::No => None,
+        Fail::After(_, e) => Some(Error::Protocol(e.clone())),
+        Fail::Eof(_) => Some(Error::UnexpectedEof),
     };
     let expected: Vec<Decoded> = case
         .output
@@ -849,7 +890,10 @@ pub fn check_case(case: &Case, role: Role, config: &Config) -> Result<Option<Tra
     // The byte-by-byte run first: it is the timing reference.
     let reference = if stream.len() <= BYTEWISE_MAX {
         let sizes = cut(stream.len(), &written, Delivery::Bytewise);
-        Some(drive(role, config, &slices(&stream, &sizes)).map_err(|e| format!("[Bytewise] {e}"))?)
+        Some(
+            drive_io(role, config, &slices(&stream, &sizes), eof, Io::Copy)
+                .map_err(|e| format!("[Bytewise] {e}"))?,
+        )
     } else {
         None
     };
@@ -866,7 +910,7 @@ pub fn check_case(case: &Case, role: Role, config: &Config) -> Result<Option<Tra
                     }
                     _ => Io::Copy,
                 };
-                run = drive_io(role, config, &slices(&stream, &sizes), io)
+                run = drive_io(role, config, &slices(&stream, &sizes), eof, io)
                     .map_err(|e| format!("[{delivery:?}] {e}"))?;
                 &run
             }
@@ -878,7 +922,6 @@ pub fn check_case(case: &Case, role: Role, config: &Config) -> Result<Option<Tra
             ));
         }
         let got_error = trace.error.as_ref().map(|(_, _, e)| e);
-        let want_error = expected_error.map(|e| Error::Protocol(e.clone()));
         if got_error != want_error.as_ref() {
             return Err(format!(
                 "[{delivery:?}] error: got {got_error:?}, expected {want_error:?}"
@@ -896,7 +939,7 @@ pub fn check_case(case: &Case, role: Role, config: &Config) -> Result<Option<Tra
                 }
             }
         }
-        if let (Delivery::AsWritten, Fail::After(k, _), Some((i, _, _))) =
+        if let (Delivery::AsWritten, Fail::After(k, _) | Fail::Eof(k), Some((i, _, _))) =
             (delivery, &case.fail, &trace.error)
         {
             if i != k {
@@ -914,6 +957,7 @@ pub fn check_case(case: &Case, role: Role, config: &Config) -> Result<Option<Tra
                     *acc += n;
                     Some(*acc)
                 })
+                .chain(eof.then_some(stream.len()))
                 .collect();
             for (n, ((_, at, f), (_, want_at, _))) in
                 trace.frames.iter().zip(&reference.frames).enumerate()
@@ -986,7 +1030,7 @@ pub fn run(cases: &[Case]) {
 /// The byte (1-based count of delivered bytes) after which a case fails in a byte-by-byte
 /// delivery, for `role`.
 pub fn fail_byte(case: &Case, role: Role, config: &Config) -> Option<usize> {
-    let written = encode_input(&case.input, role);
+    let (written, _) = encode_input(&case.input, role);
     let stream = written.concat();
     let chunks: Vec<&[u8]> = stream.chunks(1).collect();
     let trace = drive(role, config, &chunks).expect("byte-by-byte run");
