@@ -282,12 +282,21 @@ pub fn encode_input(input: &[In], role: Role) -> (Vec<Vec<u8>>, bool) {
 // ---------------------------------------------------------------------------------------------
 
 /// A frame the endpoint wrote, unmasked.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Decoded {
     pub fin: bool,
     pub rsv: u8,
     pub opcode: u8,
     pub payload: Vec<u8>,
+    /// The mask key it carried (a client's output); not part of equality.
+    pub key: Option<[u8; 4]>,
+}
+
+impl PartialEq for Decoded {
+    fn eq(&self, other: &Decoded) -> bool {
+        (self.fin, self.rsv, self.opcode, &self.payload)
+            == (other.fin, other.rsv, other.opcode, &other.payload)
+    }
 }
 
 impl fmt::Debug for Decoded {
@@ -389,6 +398,7 @@ pub fn decode_frames(mut bytes: &[u8], masked: bool) -> Result<Vec<Decoded>, Str
             rsv: (b0 >> 4) & 7,
             opcode: b0 & 0xF,
             payload,
+            key,
         });
         bytes = &bytes[end as usize..];
     }
@@ -448,6 +458,7 @@ impl Out {
             rsv: 0,
             opcode,
             payload: payload.to_vec(),
+            key: None,
         };
         match self {
             Out::Text(p) => frame(TEXT, p),
@@ -472,6 +483,7 @@ impl Out {
                 rsv: 0,
                 opcode: *opcode,
                 payload: payload.clone(),
+                key: None,
             },
             Out::After(_, out) => out.expected(error),
         }
@@ -685,6 +697,15 @@ pub fn drive_io(
         if let Some(e) = error {
             trace.error = Some((i, delivered, e));
         }
+    }
+    // A client draws a fresh key for every frame: with four frames or more, they cannot all be
+    // the same (a false alarm has odds of 2^-96).
+    let keys: Vec<_> = trace.frames.iter().filter_map(|(_, _, f)| f.key).collect();
+    if keys.len() >= 4 && keys.iter().all(|k| *k == keys[0]) {
+        return Err(format!(
+            "every frame masked with the same key {:02x?}",
+            keys[0]
+        ));
     }
     if config.stream_messages {
         trace.frames = reassemble(std::mem::take(&mut trace.frames))?;
