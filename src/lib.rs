@@ -18,6 +18,7 @@ pub mod connection;
 mod error;
 pub mod extensions;
 pub mod frame;
+pub mod handshake;
 mod mask;
 mod message;
 mod random;
@@ -28,6 +29,9 @@ pub use close::{CloseCode, CloseFrame, MAX_CLOSE_REASON};
 pub use config::{CloseReply, Config, Role};
 pub use connection::{Connection, State};
 pub use error::{Error, ProtocolError, SendError};
+pub use handshake::{
+    ClientHandshake, ClientOutcome, ClientRequest, HandshakeError, ServerHandshake,
+};
 pub use message::{Event, Message, MessageKind, Utf8Bytes};
 #[cfg(feature = "std")]
 pub use random::OsRandom;

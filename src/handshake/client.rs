@@ -1,0 +1,653 @@
+//! The client side of the opening handshake (RFC 6455 §4.1).
+
+use alloc::boxed::Box;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+
+use super::accept::{accept_key, generate_key};
+use super::error::HandshakeError;
+use super::headers::{Extension, Headers, extensions_in, is_token};
+use super::response::{Response, write_header};
+use super::scan::{HeadReader, header_slots, parse_error, to_headers};
+use super::url::{WsUrl, check_resource, parse_authority};
+use super::{HandshakeLimits, is_reserved};
+use crate::config::{Config, Role};
+use crate::connection::Connection;
+use crate::random::RandomSource;
+
+/// What a client asks for: where to connect and what to offer.
+///
+/// ```
+/// use wsproto::handshake::ClientRequest;
+///
+/// let request = ClientRequest::from_url("wss://example.com/chat?room=1")?
+///     .origin("https://example.com")?
+///     .protocols(["v2.chat", "chat"])?
+///     .extension("permessage-deflate; client_max_window_bits")?
+///     .header("Authorization", "Bearer abc")?;
+/// assert_eq!(request.host(), "example.com");
+/// assert_eq!(request.resource(), "/chat?room=1");
+/// # Ok::<(), wsproto::handshake::HandshakeError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientRequest {
+    url: Option<WsUrl>,
+    host: String,
+    resource: String,
+    origin: Option<String>,
+    protocols: Vec<String>,
+    extensions: Vec<String>,
+    headers: Headers,
+}
+
+const RESERVED_IN_REQUEST: &[&str] = &[
+    "Host",
+    "Upgrade",
+    "Connection",
+    "Sec-WebSocket-Key",
+    "Sec-WebSocket-Version",
+    "Sec-WebSocket-Accept",
+    "Sec-WebSocket-Protocol",
+    "Sec-WebSocket-Extensions",
+    "Origin",
+    "Content-Length",
+    "Transfer-Encoding",
+];
+
+impl ClientRequest {
+    /// A request for a `ws://` or `wss://` URL (see [`WsUrl`] for what is accepted).
+    pub fn from_url(url: &str) -> Result<Self, HandshakeError> {
+        Ok(Self::from_ws_url(WsUrl::parse(url)?))
+    }
+
+    /// A request for an already parsed URL.
+    pub fn from_ws_url(url: WsUrl) -> Self {
+        ClientRequest {
+            host: url.host_header(),
+            resource: url.resource().to_string(),
+            url: Some(url),
+            origin: None,
+            protocols: Vec::new(),
+            extensions: Vec::new(),
+            headers: Headers::new(),
+        }
+    }
+
+    /// A request from parts: `host` is the `Host` header value (`example.com`,
+    /// `example.com:8080`, `[::1]:9001`), `resource` the path and query (`/chat?room=1`).
+    pub fn new(host: &str, resource: &str) -> Result<Self, HandshakeError> {
+        parse_authority(host)?;
+        check_resource(resource)?;
+        Ok(ClientRequest {
+            url: None,
+            host: host.to_string(),
+            resource: resource.to_string(),
+            origin: None,
+            protocols: Vec::new(),
+            extensions: Vec::new(),
+            headers: Headers::new(),
+        })
+    }
+
+    /// Sends an `Origin` header (RFC 6455 §4.1 item 8, RFC 6454), as browsers do.
+    pub fn origin(mut self, origin: &str) -> Result<Self, HandshakeError> {
+        if origin.is_empty() || !origin.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(HandshakeError::InvalidHeaderValue("Origin".to_string()));
+        }
+        self.origin = Some(origin.to_string());
+        Ok(self)
+    }
+
+    /// Offers a subprotocol, after the ones already offered (earlier ones are preferred).
+    pub fn protocol(mut self, protocol: &str) -> Result<Self, HandshakeError> {
+        if !is_token(protocol) || self.protocols.iter().any(|p| p == protocol) {
+            return Err(HandshakeError::InvalidSubprotocol(protocol.to_string()));
+        }
+        self.protocols.push(protocol.to_string());
+        Ok(self)
+    }
+
+    /// Offers subprotocols, most preferred first. Each must be a token, offered once.
+    pub fn protocols<I>(mut self, protocols: I) -> Result<Self, HandshakeError>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        for p in protocols {
+            self = self.protocol(p.as_ref())?;
+        }
+        Ok(self)
+    }
+
+    /// Offers extensions: a `Sec-WebSocket-Extensions` value such as
+    /// `permessage-deflate; client_max_window_bits` (it may hold several comma-separated
+    /// offers). Offers accumulate in order of preference. The value must follow the grammar of
+    /// RFC 6455 §9.1.
+    pub fn extension(mut self, offer: &str) -> Result<Self, HandshakeError> {
+        let parsed = Extension::parse_list(offer)?;
+        if !parsed.is_empty() {
+            self.extensions.push(offer.trim().to_string());
+        }
+        Ok(self)
+    }
+
+    /// Adds a header field (`Cookie`, `Authorization`, `User-Agent`, …). The fields the
+    /// handshake sets itself are refused with [`HandshakeError::ReservedHeader`].
+    pub fn header(mut self, name: &str, value: impl AsRef<[u8]>) -> Result<Self, HandshakeError> {
+        if is_reserved(name, RESERVED_IN_REQUEST) {
+            return Err(HandshakeError::ReservedHeader(name.to_string()));
+        }
+        self.headers.push(name, value)?;
+        Ok(self)
+    }
+
+    /// The URL, when the request was made from one.
+    pub fn url(&self) -> Option<&WsUrl> {
+        self.url.as_ref()
+    }
+
+    /// The `Host` header value.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The resource name (path and query).
+    pub fn resource(&self) -> &str {
+        &self.resource
+    }
+
+    /// The extra header fields.
+    pub fn headers(&self) -> &Headers {
+        &self.headers
+    }
+
+    /// The subprotocols offered, most preferred first.
+    pub fn offered_protocols(&self) -> &[String] {
+        &self.protocols
+    }
+
+    /// The `Origin` value, if one is sent.
+    pub fn origin_value(&self) -> Option<&str> {
+        self.origin.as_deref()
+    }
+
+    /// All header fields of the request with `key` as `Sec-WebSocket-Key`, in the order they are
+    /// written.
+    pub(crate) fn all_headers(&self, key: &str) -> Headers {
+        let mut h = Headers::new();
+        h.push_trusted("Host", self.host.as_bytes());
+        h.push_trusted("Upgrade", b"websocket");
+        h.push_trusted("Connection", b"Upgrade");
+        h.push_trusted("Sec-WebSocket-Key", key.as_bytes());
+        h.push_trusted("Sec-WebSocket-Version", b"13");
+        if let Some(origin) = &self.origin {
+            h.push_trusted("Origin", origin.as_bytes());
+        }
+        if !self.protocols.is_empty() {
+            h.push_trusted(
+                "Sec-WebSocket-Protocol",
+                self.protocols.join(", ").as_bytes(),
+            );
+        }
+        if !self.extensions.is_empty() {
+            h.push_trusted(
+                "Sec-WebSocket-Extensions",
+                self.extensions.join(", ").as_bytes(),
+            );
+        }
+        h.extend_from(&self.headers);
+        h
+    }
+}
+
+/// The result of feeding response bytes to a [`ClientHandshake`].
+#[derive(Debug)]
+// Returned once per connection and destructured at once: a `Box` would only make the patterns
+// clumsier.
+#[allow(clippy::large_enum_variant)]
+pub enum ClientOutcome {
+    /// The response is not complete yet: feed more bytes.
+    Partial,
+    /// The server accepted: `101 Switching Protocols`, validated. The connection already holds
+    /// any bytes that followed the response (frames the server sent at once).
+    Accepted {
+        /// The client connection, ready to use.
+        connection: Connection,
+        /// The response, with the selected subprotocol and extensions.
+        response: Response,
+    },
+    /// The server answered with another status (a `401`, `403`, `404`, `429`, a redirect, …).
+    Rejected {
+        /// The status code.
+        status: u16,
+        /// The reason phrase.
+        reason: String,
+        /// The response's header fields.
+        headers: Headers,
+        /// The response body: with a `Content-Length`, that many bytes (up to
+        /// [`HandshakeLimits::max_body_size`]), waited for; otherwise the bytes that arrived
+        /// together with the head (a chunked body is left encoded).
+        body: Vec<u8>,
+    },
+}
+
+#[derive(Debug)]
+enum State {
+    Head(HeadReader),
+    Body {
+        status: u16,
+        reason: String,
+        headers: Headers,
+        body: Vec<u8>,
+        expected: usize,
+    },
+    Failed(HandshakeError),
+    Finished,
+}
+
+/// The client side of the opening handshake: a sans-IO state machine.
+///
+/// 1. Write [`request_bytes`](Self::request_bytes) to the transport.
+/// 2. Feed what the transport returns to [`receive`](Self::receive), in any split, until it
+///    returns something other than [`ClientOutcome::Partial`]. If the transport ends first,
+///    call [`receive_eof`](Self::receive_eof).
+/// 3. On [`ClientOutcome::Accepted`], use the [`Connection`] over the same transport.
+///
+/// The key is 16 bytes from the random source (OS entropy by default); the source then draws the
+/// connection's mask keys.
+///
+/// ```
+/// use wsproto::handshake::{ClientHandshake, ClientOutcome, ClientRequest};
+///
+/// let request = ClientRequest::from_url("ws://example.com/chat")?.protocols(["chat"])?;
+/// let mut client = ClientHandshake::new(request);
+/// let request_bytes = client.request_bytes(); // write these to the transport
+/// assert!(request_bytes.starts_with(b"GET /chat HTTP/1.1\r\nHost: example.com\r\n"));
+///
+/// // What the server answered (normally read from the transport, in pieces):
+/// let response = format!(
+///     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+///      Sec-WebSocket-Accept: {}\r\nSec-WebSocket-Protocol: chat\r\n\r\n",
+///     wsproto::handshake::accept_key(client.key().as_bytes()),
+/// );
+/// let ClientOutcome::Accepted { connection, response } = client.receive(response.as_bytes())? else {
+///     panic!("rejected")
+/// };
+/// assert_eq!(response.subprotocol(), Some("chat"));
+/// assert_eq!(connection.subprotocol(), Some("chat"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct ClientHandshake {
+    key: String,
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub(crate) resource: String,
+    /// Every header field of the request.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub(crate) headers: Headers,
+    accept: String,
+    request: Vec<u8>,
+    protocols: Vec<String>,
+    extension_names: Vec<String>,
+    config: Config,
+    limits: HandshakeLimits,
+    rng: Option<Box<dyn RandomSource + Send>>,
+    state: State,
+}
+
+impl core::fmt::Debug for ClientHandshake {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ClientHandshake")
+            .field("key", &self.key)
+            .field("protocols", &self.protocols)
+            .field("extensions", &self.extension_names)
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientHandshake {
+    /// A handshake for `request` with the default [`Config`], keyed from OS entropy.
+    #[cfg(feature = "std")]
+    pub fn new(request: ClientRequest) -> Self {
+        Self::with_config(request, Config::default())
+    }
+
+    /// A handshake whose connection will use `config`, keyed from OS entropy.
+    #[cfg(feature = "std")]
+    pub fn with_config(request: ClientRequest, config: Config) -> Self {
+        Self::with_random(request, config, crate::random::OsRandom::new())
+    }
+
+    /// A handshake that draws its key, and then the connection's mask keys, from `rng` (for
+    /// `no_std` targets and deterministic tests). On the open network `rng` must be a CSPRNG.
+    pub fn with_random(
+        request: ClientRequest,
+        config: Config,
+        rng: impl RandomSource + Send + 'static,
+    ) -> Self {
+        let mut rng: Box<dyn RandomSource + Send> = Box::new(rng);
+        let key = generate_key(&mut *rng);
+        let accept = accept_key(key.as_bytes());
+
+        let headers = request.all_headers(&key);
+        let mut out = Vec::with_capacity(256);
+        out.extend_from_slice(b"GET ");
+        out.extend_from_slice(request.resource.as_bytes());
+        out.extend_from_slice(b" HTTP/1.1\r\n");
+        for h in &headers {
+            write_header(&mut out, h.name(), h.value());
+        }
+        out.extend_from_slice(b"\r\n");
+
+        let mut extension_names = Vec::new();
+        for offer in &request.extensions {
+            // Validated by `ClientRequest::extension`.
+            if let Ok(list) = Extension::parse_list(offer) {
+                extension_names.extend(list.into_iter().map(|e| e.name));
+            }
+        }
+        let limits = HandshakeLimits::default();
+        ClientHandshake {
+            key,
+            resource: request.resource,
+            headers,
+            accept,
+            request: out,
+            protocols: request.protocols,
+            extension_names,
+            config,
+            limits,
+            rng: Some(rng),
+            state: State::Head(HeadReader::new(limits.max_header_size)),
+        }
+    }
+
+    /// Sets the limits on the response. Call before the first [`receive`](Self::receive).
+    pub fn limits(mut self, limits: HandshakeLimits) -> Self {
+        self.limits = limits;
+        if let State::Head(_) = self.state {
+            self.state = State::Head(HeadReader::new(limits.max_header_size));
+        }
+        self
+    }
+
+    /// The request to write to the transport.
+    pub fn request_bytes(&self) -> &[u8] {
+        &self.request
+    }
+
+    /// The `Sec-WebSocket-Key` sent.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// Feeds bytes read from the transport, in any split.
+    ///
+    /// Interim `1xx` responses (other than `101`) are skipped. An error (a `101` that does not
+    /// complete the handshake correctly, limits exceeded, malformed HTTP) is final: close the
+    /// transport.
+    pub fn receive(&mut self, data: &[u8]) -> Result<ClientOutcome, HandshakeError> {
+        let result = self.step(data);
+        if let Err(e) = &result
+            && !matches!(self.state, State::Finished)
+        {
+            self.state = State::Failed(e.clone());
+        }
+        result
+    }
+
+    /// Reports that the transport ended. A rejection whose body was still arriving is returned
+    /// with the body received so far; otherwise this is [`HandshakeError::UnexpectedEof`].
+    pub fn receive_eof(&mut self) -> Result<ClientOutcome, HandshakeError> {
+        match core::mem::replace(&mut self.state, State::Finished) {
+            State::Body {
+                status,
+                reason,
+                headers,
+                body,
+                ..
+            } => Ok(ClientOutcome::Rejected {
+                status,
+                reason,
+                headers,
+                body,
+            }),
+            State::Head(_) => {
+                self.state = State::Failed(HandshakeError::UnexpectedEof);
+                Err(HandshakeError::UnexpectedEof)
+            }
+            State::Failed(e) => {
+                self.state = State::Failed(e.clone());
+                Err(e)
+            }
+            State::Finished => Err(HandshakeError::Finished),
+        }
+    }
+
+    fn step(&mut self, mut data: &[u8]) -> Result<ClientOutcome, HandshakeError> {
+        loop {
+            match &mut self.state {
+                State::Head(reader) => {
+                    let Some(n) = reader.push(data)? else {
+                        return Ok(ClientOutcome::Partial);
+                    };
+                    let (version, status, reason, headers) =
+                        parse_response(reader.head(data, n), self.limits.max_headers)?;
+                    let rest = &data[n..];
+                    match status {
+                        101 => {
+                            if version == 0 {
+                                return Err(HandshakeError::UnsupportedHttpVersion);
+                            }
+                            let response = self.validate(reason, headers)?;
+                            let mut rng = self.rng.take().ok_or(HandshakeError::Finished)?;
+                            let mut connection = Connection::with_random(
+                                Role::Client,
+                                self.config.clone(),
+                                move |dest: &mut [u8]| rng.fill(dest),
+                            )
+                            .with_subprotocol(response.subprotocol.clone());
+                            connection.receive(rest);
+                            self.state = State::Finished;
+                            return Ok(ClientOutcome::Accepted {
+                                connection,
+                                response,
+                            });
+                        }
+                        100..=199 => {
+                            // An interim response (100 Continue, 103 Early Hints): the real
+                            // one follows (RFC 9110 §15.2).
+                            reader.reset();
+                            data = rest;
+                        }
+                        _ => {
+                            let max = self.limits.max_body_size;
+                            match body_length(status, &headers) {
+                                Some(len) => {
+                                    let expected = len.min(max);
+                                    let take = rest.len().min(expected);
+                                    self.state = State::Body {
+                                        status,
+                                        reason,
+                                        headers,
+                                        body: rest[..take].to_vec(),
+                                        expected,
+                                    };
+                                    data = &[];
+                                }
+                                None => {
+                                    self.state = State::Finished;
+                                    return Ok(ClientOutcome::Rejected {
+                                        status,
+                                        reason,
+                                        headers,
+                                        body: rest[..rest.len().min(max)].to_vec(),
+                                    });
+                                }
+                            }
+                        }
+                    }
+                }
+                State::Body { body, expected, .. } => {
+                    let take = data.len().min(*expected - body.len());
+                    body.extend_from_slice(&data[..take]);
+                    if body.len() < *expected {
+                        return Ok(ClientOutcome::Partial);
+                    }
+                    return self.receive_eof();
+                }
+                State::Failed(e) => return Err(e.clone()),
+                State::Finished => return Err(HandshakeError::Finished),
+            }
+        }
+    }
+
+    /// Checks a `101` response against the request (RFC 6455 §4.1, the client's steps 1–6).
+    pub(crate) fn validate(
+        &self,
+        reason: String,
+        headers: Headers,
+    ) -> Result<Response, HandshakeError> {
+        if !headers.contains("Upgrade") {
+            return Err(HandshakeError::MissingHeader("Upgrade"));
+        }
+        if !headers.has_token("Upgrade", "websocket") {
+            return Err(HandshakeError::InvalidHeader {
+                name: "Upgrade",
+                reason: "does not include websocket",
+            });
+        }
+        if !headers.contains("Connection") {
+            return Err(HandshakeError::MissingHeader("Connection"));
+        }
+        if !headers.has_token("Connection", "upgrade") {
+            return Err(HandshakeError::InvalidHeader {
+                name: "Connection",
+                reason: "does not include upgrade",
+            });
+        }
+        let accept = headers
+            .single("Sec-WebSocket-Accept")?
+            .ok_or(HandshakeError::MissingHeader("Sec-WebSocket-Accept"))?;
+        if accept != self.accept.as_bytes() {
+            return Err(HandshakeError::AcceptMismatch);
+        }
+        let subprotocol = match headers.single("Sec-WebSocket-Protocol")? {
+            None => None,
+            Some(value) => {
+                let p = core::str::from_utf8(value)
+                    .ok()
+                    .filter(|p| is_token(p))
+                    .ok_or(HandshakeError::InvalidHeader {
+                        name: "Sec-WebSocket-Protocol",
+                        reason: "not a single token",
+                    })?;
+                if !self.protocols.iter().any(|o| o == p) {
+                    return Err(HandshakeError::SubprotocolNotOffered(p.to_string()));
+                }
+                Some(p.to_string())
+            }
+        };
+        let extensions = extensions_in(&headers)?;
+        for (i, e) in extensions.iter().enumerate() {
+            if !self
+                .extension_names
+                .iter()
+                .any(|o| o.eq_ignore_ascii_case(&e.name))
+            {
+                return Err(HandshakeError::ExtensionNotOffered(e.name.clone()));
+            }
+            if extensions[..i]
+                .iter()
+                .any(|d| d.name.eq_ignore_ascii_case(&e.name))
+            {
+                return Err(HandshakeError::InvalidHeader {
+                    name: "Sec-WebSocket-Extensions",
+                    reason: "the same extension is listed twice",
+                });
+            }
+        }
+        Ok(Response {
+            status: 101,
+            reason,
+            headers,
+            subprotocol,
+            extensions,
+        })
+    }
+
+    /// The connection after a `101` validated elsewhere (the `http` conversions).
+    #[cfg(feature = "http")]
+    pub(crate) fn finish(&mut self, response: &Response) -> Result<Connection, HandshakeError> {
+        let mut rng = self.rng.take().ok_or(HandshakeError::Finished)?;
+        self.state = State::Finished;
+        Ok(Connection::with_random(
+            Role::Client,
+            self.config.clone(),
+            move |dest: &mut [u8]| rng.fill(dest),
+        )
+        .with_subprotocol(response.subprotocol.clone()))
+    }
+
+    /// Ends the handshake after an error.
+    #[cfg(feature = "http")]
+    pub(crate) fn fail(&mut self, e: HandshakeError) {
+        self.state = State::Failed(e);
+    }
+
+    /// Ends the handshake after a rejection.
+    #[cfg(feature = "http")]
+    pub(crate) fn set_finished(&mut self) {
+        self.state = State::Finished;
+    }
+
+    /// Whether a response may still be received.
+    #[cfg(feature = "http")]
+    pub(crate) fn check_waiting(&self) -> Result<(), HandshakeError> {
+        match &self.state {
+            State::Head(_) => Ok(()),
+            State::Body { .. } | State::Finished => Err(HandshakeError::Finished),
+            State::Failed(e) => Err(e.clone()),
+        }
+    }
+}
+
+/// How many body bytes a rejection carries, when that is known from its head.
+fn body_length(status: u16, headers: &Headers) -> Option<usize> {
+    if status == 204 || status == 304 {
+        return Some(0);
+    }
+    if headers.contains("Transfer-Encoding") {
+        return None;
+    }
+    let value = headers.single("Content-Length").ok()??;
+    if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    // A length too large for usize is capped by the body limit anyway.
+    Some(
+        core::str::from_utf8(value)
+            .ok()?
+            .parse::<usize>()
+            .unwrap_or(usize::MAX),
+    )
+}
+
+fn parse_response(
+    head: &[u8],
+    max_headers: usize,
+) -> Result<(u8, u16, String, Headers), HandshakeError> {
+    let mut slots = header_slots(head, max_headers);
+    let mut parsed = httparse::Response::new(&mut slots);
+    match parsed.parse(head) {
+        Ok(httparse::Status::Complete(n)) if n == head.len() => {}
+        Ok(_) => return Err(HandshakeError::MalformedHttp("incomplete response head")),
+        Err(e) => return Err(parse_error(e, max_headers)),
+    }
+    let (Some(version), Some(status)) = (parsed.version, parsed.code) else {
+        return Err(HandshakeError::MalformedHttp("incomplete status line"));
+    };
+    let reason = parsed.reason.unwrap_or("").to_string();
+    let headers = to_headers(parsed.headers);
+    Ok((version, status, reason, headers))
+}

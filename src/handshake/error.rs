@@ -1,0 +1,251 @@
+//! [`HandshakeError`]: everything that can go wrong in an opening handshake.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+
+use super::headers::Headers;
+use super::response::write_head;
+
+/// Why an opening handshake failed, or why a handshake value could not be built.
+///
+/// Three kinds of failure share this type:
+///
+/// - **The peer's bytes are wrong** (a malformed or non-WebSocket request, a response that does
+///   not complete the upgrade, limits exceeded). For errors in a *request* a server received,
+///   [`status`](Self::status) is the HTTP status to answer with and
+///   [`response`](Self::response) the complete response, ready to write before closing the
+///   transport.
+/// - **The caller asked for something invalid** (a bad URL, a header name that is not a token, a
+///   subprotocol the client did not offer). Nothing was sent.
+/// - **The handshake was used out of order** ([`NotReady`](Self::NotReady),
+///   [`Finished`](Self::Finished)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HandshakeError {
+    // ----- the peer's bytes -----
+    /// The header block grew past [`HandshakeLimits::max_header_size`](super::HandshakeLimits)
+    /// without ending. A server answers `431 Request Header Fields Too Large`.
+    HeadersTooLarge {
+        /// The configured limit in bytes.
+        limit: usize,
+    },
+    /// More header fields than [`HandshakeLimits::max_headers`](super::HandshakeLimits). A server
+    /// answers `431 Request Header Fields Too Large`.
+    TooManyHeaders {
+        /// The configured limit.
+        limit: usize,
+    },
+    /// The bytes are not an HTTP/1.x message head; says what is wrong. A server answers `400`.
+    MalformedHttp(&'static str),
+    /// A request with a method other than `GET` (RFC 6455 §4.2.1). A server answers
+    /// `405 Method Not Allowed` with `Allow: GET`.
+    MethodNotAllowed(String),
+    /// HTTP/1.0 (or, through the `http` conversions, HTTP/2 or later): the upgrade needs
+    /// HTTP/1.1 or later. A server answers `400`.
+    UnsupportedHttpVersion,
+    /// A request target that is neither a path (`/chat?room=1`) nor an absolute `http(s)` or
+    /// `ws(s)` URI. A server answers `400`.
+    InvalidRequestTarget,
+    /// A required header field is absent (the name is given). A server answers `400`.
+    MissingHeader(&'static str),
+    /// A header field that may appear only once appears more than once. A server answers `400`.
+    DuplicateHeader(&'static str),
+    /// A header field has a value the handshake does not allow. A server answers `400`.
+    InvalidHeader {
+        /// The header field's name.
+        name: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// `Sec-WebSocket-Version` is missing or not `13`. A server answers `426 Upgrade Required`
+    /// with `Sec-WebSocket-Version: 13` (RFC 6455 §4.2.2, §4.4).
+    UnsupportedVersion,
+    /// The server's `Sec-WebSocket-Accept` is not the one derived from our key (§4.1).
+    AcceptMismatch,
+    /// The subprotocol is not one the client offered: the server answered with it (§4.1), or a
+    /// server application tried to accept with it.
+    SubprotocolNotOffered(String),
+    /// The extension is not one the client offered: the server answered with it (§9.1), or a
+    /// server application tried to accept with it.
+    ExtensionNotOffered(String),
+    /// The transport ended before the response was complete.
+    UnexpectedEof,
+
+    // ----- the caller's input -----
+    /// A `ws://` / `wss://` URL (or a host / resource given as parts) that cannot be used;
+    /// says why.
+    InvalidUrl(&'static str),
+    /// A header name that is not an HTTP token.
+    InvalidHeaderName(String),
+    /// A header value with a line break or another control character (the header's name is
+    /// given).
+    InvalidHeaderValue(String),
+    /// A header field the handshake sets itself (the name is given); use the dedicated builder
+    /// method instead (`origin`, `protocols`, `extension`, `subprotocol`, …).
+    ReservedHeader(String),
+    /// A subprotocol name that is not an HTTP token, or offered twice.
+    InvalidSubprotocol(String),
+    /// A `Sec-WebSocket-Extensions` value (an offer or a response) that does not follow the
+    /// grammar of RFC 6455 §9.1; says why.
+    InvalidExtensions(&'static str),
+    /// A status code that cannot be used here (a rejection must be 200–599).
+    InvalidStatus(u16),
+
+    // ----- order of calls -----
+    /// The request has not been completely received yet.
+    NotReady,
+    /// The handshake already finished (accepted, rejected or failed): use the
+    /// [`Connection`](crate::Connection) it produced.
+    Finished,
+}
+
+impl HandshakeError {
+    /// The HTTP status a server answers with when a request it received has this error: `400`,
+    /// `405`, `426` or `431`. `None` for errors that are not about a received request.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            HandshakeError::HeadersTooLarge { .. } | HandshakeError::TooManyHeaders { .. } => {
+                Some(431)
+            }
+            HandshakeError::MethodNotAllowed(_) => Some(405),
+            HandshakeError::UnsupportedVersion => Some(426),
+            HandshakeError::MalformedHttp(_)
+            | HandshakeError::UnsupportedHttpVersion
+            | HandshakeError::InvalidRequestTarget
+            | HandshakeError::MissingHeader(_)
+            | HandshakeError::DuplicateHeader(_)
+            | HandshakeError::InvalidHeader { .. } => Some(400),
+            _ => None,
+        }
+    }
+
+    /// The extra header fields of the error response: `Allow: GET` for 405; `Upgrade`,
+    /// `Connection` and `Sec-WebSocket-Version: 13` for 426.
+    pub(crate) fn response_headers(&self) -> Headers {
+        let mut headers = Headers::new();
+        match self {
+            HandshakeError::MethodNotAllowed(_) => headers.push_trusted("Allow", b"GET"),
+            HandshakeError::UnsupportedVersion => {
+                headers.push_trusted("Upgrade", b"websocket");
+                headers.push_trusted("Sec-WebSocket-Version", b"13");
+            }
+            _ => {}
+        }
+        headers
+    }
+
+    /// The complete HTTP response a server writes, before closing the transport, when a request
+    /// it received has this error; `None` when [`status`](Self::status) is `None`.
+    ///
+    /// The response carries `Connection: close` and a short plain-text body saying what was
+    /// wrong; `405` adds `Allow: GET`, `426` adds `Upgrade: websocket` and
+    /// `Sec-WebSocket-Version: 13`.
+    ///
+    /// ```
+    /// use wsproto::handshake::{HandshakeError, ServerHandshake};
+    ///
+    /// let mut server = ServerHandshake::new();
+    /// let err = server
+    ///     .receive(b"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+    ///                Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n")
+    ///     .unwrap_err();
+    /// assert_eq!(err, HandshakeError::UnsupportedVersion);
+    /// let response = err.response().unwrap();
+    /// assert!(response.starts_with(b"HTTP/1.1 426 Upgrade Required\r\n"));
+    /// ```
+    pub fn response(&self) -> Option<Vec<u8>> {
+        let status = self.status()?;
+        let body = alloc::format!("{self}\n");
+        let mut headers = self.response_headers();
+        let connection: &[u8] = if status == 426 {
+            // A 426 names the protocol to upgrade to, so `Connection` must list `Upgrade` too
+            // (RFC 9110 §7.8).
+            b"Upgrade, close"
+        } else {
+            b"close"
+        };
+        headers.push_trusted("Connection", connection);
+        headers.push_trusted("Content-Type", b"text/plain; charset=utf-8");
+        let mut out = Vec::with_capacity(160 + body.len());
+        write_head(&mut out, status, &headers, Some(body.len()));
+        out.extend_from_slice(body.as_bytes());
+        Some(out)
+    }
+}
+
+impl fmt::Display for HandshakeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HandshakeError::HeadersTooLarge { limit } => {
+                write!(f, "the header block exceeds the limit of {limit} bytes")
+            }
+            HandshakeError::TooManyHeaders { limit } => {
+                write!(f, "more than {limit} header fields")
+            }
+            HandshakeError::MalformedHttp(what) => write!(f, "malformed HTTP message: {what}"),
+            HandshakeError::MethodNotAllowed(method) => {
+                write!(
+                    f,
+                    "method {method} is not allowed: a WebSocket handshake uses GET"
+                )
+            }
+            HandshakeError::UnsupportedHttpVersion => {
+                f.write_str("the WebSocket handshake needs HTTP/1.1 or later")
+            }
+            HandshakeError::InvalidRequestTarget => {
+                f.write_str("the request target is not a path or an absolute http(s)/ws(s) URI")
+            }
+            HandshakeError::MissingHeader(name) => write!(f, "missing header field {name}"),
+            HandshakeError::DuplicateHeader(name) => {
+                write!(f, "header field {name} appears more than once")
+            }
+            HandshakeError::InvalidHeader { name, reason } => {
+                write!(f, "invalid header field {name}: {reason}")
+            }
+            HandshakeError::UnsupportedVersion => {
+                f.write_str("unsupported WebSocket version: Sec-WebSocket-Version must be 13")
+            }
+            HandshakeError::AcceptMismatch => f.write_str(
+                "Sec-WebSocket-Accept does not match the Sec-WebSocket-Key that was sent",
+            ),
+            HandshakeError::SubprotocolNotOffered(p) => {
+                write!(f, "subprotocol {p:?} was not offered by the client")
+            }
+            HandshakeError::ExtensionNotOffered(e) => {
+                write!(f, "extension {e:?} was not offered by the client")
+            }
+            HandshakeError::UnexpectedEof => {
+                f.write_str("the connection ended before the handshake response was complete")
+            }
+            HandshakeError::InvalidUrl(why) => write!(f, "invalid WebSocket URL: {why}"),
+            HandshakeError::InvalidHeaderName(name) => {
+                write!(f, "header name {name:?} is not an HTTP token")
+            }
+            HandshakeError::InvalidHeaderValue(name) => {
+                write!(f, "the value of header {name} contains a control character")
+            }
+            HandshakeError::ReservedHeader(name) => write!(
+                f,
+                "header {name} is set by the handshake itself; use the dedicated method"
+            ),
+            HandshakeError::InvalidSubprotocol(p) => {
+                write!(
+                    f,
+                    "invalid subprotocol {p:?}: it must be an HTTP token, offered once"
+                )
+            }
+            HandshakeError::InvalidExtensions(why) => {
+                write!(f, "invalid Sec-WebSocket-Extensions value: {why}")
+            }
+            HandshakeError::InvalidStatus(status) => {
+                write!(f, "status {status} cannot be used to reject a handshake")
+            }
+            HandshakeError::NotReady => f.write_str("the handshake request is not complete yet"),
+            HandshakeError::Finished => f.write_str("the handshake has already finished"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for HandshakeError {}
