@@ -86,7 +86,7 @@ fn bench_workload(c: &mut Criterion, w: &Workload) {
         b.iter(|| feed_read_buf(&mut conn, black_box(&w.wire)))
     });
 
-    let mut dst = vec![0u8; w.payload_bytes()];
+    let mut dst = vec![0u8; w.max_message];
     let name = match w.kind {
         workloads::Kind::Text => "memcpy + simdutf8",
         workloads::Kind::Binary => "memcpy",
