@@ -14,7 +14,9 @@
 //! Timing: each (workload, library) cell is calibrated to about `PEERS_SAMPLE_MS` (default 100)
 //! milliseconds per sample; then `PEERS_REPS` (default 11) rounds each take one sample of every
 //! library, in rotating order, so that load from elsewhere on the machine hits all alike. The
-//! table shows the median sample.
+//! table shows the median sample. Samples are the thread's CPU time
+//! (`CLOCK_THREAD_CPUTIME_ID`), so time spent descheduled on a busy machine does not count;
+//! `PEERS_CLOCK=wall` measures wall-clock time instead.
 //!
 //! Usage: `wsproto-peers [WORKLOAD-FILTER]` (a substring of the workload name).
 //!
@@ -345,6 +347,42 @@ fn contenders(w: &'static Workload) -> Vec<Box<dyn Decoder>> {
 // ---------------------------------------------------------------------------------------------
 // Measurement and the table.
 
+/// The clock samples are taken with: thread CPU time (default) or wall time.
+#[derive(Clone, Copy)]
+enum Clock {
+    ThreadCpu,
+    Wall,
+}
+
+impl Clock {
+    fn from_env() -> Self {
+        match std::env::var("PEERS_CLOCK").as_deref() {
+            Ok("wall") => Clock::Wall,
+            _ => Clock::ThreadCpu,
+        }
+    }
+
+    /// Seconds since an arbitrary origin.
+    fn now(self) -> f64 {
+        match self {
+            Clock::Wall => {
+                static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+                START.get_or_init(Instant::now).elapsed().as_secs_f64()
+            }
+            Clock::ThreadCpu => {
+                let mut ts = libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                };
+                // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant.
+                let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+                assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
+                ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+            }
+        }
+    }
+}
+
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
@@ -368,7 +406,7 @@ struct Cell {
     spread: f64,
 }
 
-fn measure(w: &'static Workload, reps: usize, sample: Duration) -> Vec<Cell> {
+fn measure(w: &'static Workload, reps: usize, sample: Duration, clock: Clock) -> Vec<Cell> {
     let mut decoders = contenders(w);
     // Check every library receives the whole workload, and warm up (buffers reach steady size).
     for (name, d) in COLUMNS.iter().zip(decoders.iter_mut()) {
@@ -380,9 +418,9 @@ fn measure(w: &'static Workload, reps: usize, sample: Duration) -> Vec<Cell> {
     let passes: Vec<usize> = decoders
         .iter_mut()
         .map(|d| {
-            let start = Instant::now();
+            let start = clock.now();
             d.run(1);
-            let once = start.elapsed().as_secs_f64().max(1e-9);
+            let once = (clock.now() - start).max(1e-9);
             ((sample.as_secs_f64() / once).ceil() as usize).max(1)
         })
         .collect();
@@ -390,9 +428,9 @@ fn measure(w: &'static Workload, reps: usize, sample: Duration) -> Vec<Cell> {
     for rep in 0..reps {
         for k in 0..decoders.len() {
             let i = (k + rep) % decoders.len();
-            let start = Instant::now();
+            let start = clock.now();
             let bytes = std::hint::black_box(decoders[i].run(passes[i]));
-            let secs = start.elapsed().as_secs_f64();
+            let secs = clock.now() - start;
             assert_eq!(bytes, passes[i] * w.payload_bytes());
             samples[i].push(secs / passes[i] as f64);
         }
@@ -439,6 +477,7 @@ fn main() {
     let filter = std::env::args().nth(1).unwrap_or_default();
     let reps = env_usize("PEERS_REPS", 11).max(1);
     let sample = Duration::from_millis(env_usize("PEERS_SAMPLE_MS", 100) as u64);
+    let clock = Clock::from_env();
     let all: &'static [Workload] = Vec::leak(workloads::matching(&filter));
     if let Ok(column) = std::env::var("PEERS_PROFILE") {
         let i = COLUMNS
@@ -456,12 +495,16 @@ fn main() {
     }
 
     println!(
-        "Decode throughput, server receiving masked client frames in 16 KiB reads. {} , {} logical CPUs; \
-         median of {reps} samples of ~{} ms each, libraries interleaved. Cells: messages/s, GB/s of payload \
+        "Decode throughput, server receiving masked client frames in 16 KiB reads. {}, {} logical CPUs; \
+         median of {reps} samples of ~{} ms {} each, libraries interleaved. Cells: messages/s, GB/s of payload \
          (1 GB = 10^9 bytes). Ratios > 1 mean wsproto is faster.\n",
         cpu_model(),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         sample.as_millis(),
+        match clock {
+            Clock::ThreadCpu => "thread CPU time",
+            Clock::Wall => "wall time",
+        },
     );
     println!(
         "| workload | wsproto | wsproto receive | tungstenite | fastwebsockets | tokio-websockets | memcpy (+utf8) \
@@ -470,7 +513,7 @@ fn main() {
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut spreads = Vec::new();
     for w in all {
-        let cells = measure(w, reps, sample);
+        let cells = measure(w, reps, sample, clock);
         let msgs = |c: &Cell| w.messages as f64 / c.secs_per_pass;
         let gbs = |c: &Cell| w.payload_bytes() as f64 / c.secs_per_pass / 1e9;
         let mut row = format!("| {} |", w.name);
