@@ -156,6 +156,14 @@ impl Connection {
             self.check_header(&header)?;
             let r = &mut self.reader;
             r.skip(header_len);
+            // A frame larger than the space left after the buffer's position: move the few
+            // bytes received so far to the front of the allocation now, while that is cheap,
+            // rather than when a read reaches the end of the allocation mid-frame (which moves
+            // the whole partial frame). Never allocates. `payload_len <= max_frame_size`.
+            let frame_len = header.payload_len as usize;
+            if frame_len > r.buf.capacity() {
+                let _ = r.buf.try_reclaim(frame_len - r.buf.len());
+            }
             r.frame = Some(FrameProgress {
                 header,
                 remaining: header.payload_len,
