@@ -63,7 +63,49 @@ fn feed_read_buf(conn: &mut Connection, mut wire: &[u8]) -> usize {
     messages
 }
 
+/// Checks, before timing, that both feeding paths deliver exactly the workload's messages.
+fn verify(w: &Workload) {
+    type Feed = fn(&mut Connection, &[u8], &mut dyn FnMut(Event));
+    let by_receive: Feed = |conn, wire, sink| {
+        for read in wire.chunks(READ_SIZE) {
+            conn.receive(read);
+            while let Some(event) = conn.poll_event().expect("valid input") {
+                sink(event);
+            }
+        }
+    };
+    let by_read_buf: Feed = |conn, mut wire, sink| {
+        while !wire.is_empty() {
+            let buf = conn.read_buf();
+            let n = buf.len().min(READ_SIZE).min(wire.len());
+            buf[..n].copy_from_slice(&wire[..n]);
+            conn.commit(n);
+            wire = &wire[n..];
+            while let Some(event) = conn.poll_event().expect("valid input") {
+                sink(event);
+            }
+        }
+    };
+    for feed in [by_receive, by_read_buf] {
+        let mut conn = server();
+        let mut payload = Vec::with_capacity(w.payload_bytes());
+        let mut lens = Vec::with_capacity(w.messages);
+        feed(&mut conn, &w.wire, &mut |event| {
+            let bytes = match (&event, w.kind) {
+                (Event::Text(t), workloads::Kind::Text) => t.as_bytes(),
+                (Event::Binary(b), workloads::Kind::Binary) => &b[..],
+                _ => panic!("{}: unexpected {event:?}", w.name),
+            };
+            payload.extend_from_slice(bytes);
+            lens.push(bytes.len());
+        });
+        assert_eq!(lens, w.lens, "{}", w.name);
+        assert!(payload == w.payload, "{}: payload differs", w.name);
+    }
+}
+
 fn bench_workload(c: &mut Criterion, w: &Workload) {
+    verify(w);
     let mut group = c.benchmark_group(format!("decode/{}", workloads::slug(w.name)));
     group.throughput(Throughput::ElementsAndBytes {
         elements: w.messages as u64,

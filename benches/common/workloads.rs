@@ -169,7 +169,8 @@ pub fn all() -> Vec<Workload> {
 
 /// The workloads whose name contains `filter` (building only those).
 pub fn matching(filter: &str) -> Vec<Workload> {
-    let makers: [(&'static str, fn(&'static str) -> Workload); 5] = [
+    type Maker = fn(&'static str) -> Workload;
+    let makers: [(&'static str, Maker); 5] = [
         ("100000 x 16 B text", |name| {
             build(
                 name,

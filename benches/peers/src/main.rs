@@ -16,7 +16,9 @@
 //! library, in rotating order, so that load from elsewhere on the machine hits all alike. The
 //! table shows the median sample. Samples are the thread's CPU time
 //! (`CLOCK_THREAD_CPUTIME_ID`), so time spent descheduled on a busy machine does not count;
-//! `PEERS_CLOCK=wall` measures wall-clock time instead.
+//! `PEERS_CLOCK=wall` measures wall-clock time instead. glibc's allocator is pinned to fixed
+//! mmap/trim thresholds (see `pin_allocator`) so that one library's allocations do not change
+//! how the next one's are served.
 //!
 //! Usage: `wsproto-peers [WORKLOAD-FILTER]` (a substring of the workload name).
 //!
@@ -473,7 +475,22 @@ fn cpu_model() -> String {
         .unwrap_or_else(|| "unknown CPU".into())
 }
 
+/// Pins glibc's allocator to its steady state. By default its mmap threshold adapts as large
+/// blocks are freed, so whether a 1 MiB buffer comes from fresh, page-faulting `mmap` memory
+/// depends on what ran before — in one process, on the other libraries. Fixed thresholds
+/// (large blocks from the heap, no trimming) make every library see the allocator a
+/// long-running server would.
+fn pin_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets allocator parameters; called before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+    }
+}
+
 fn main() {
+    pin_allocator();
     let filter = std::env::args().nth(1).unwrap_or_default();
     let reps = env_usize("PEERS_REPS", 11).max(1);
     let sample = Duration::from_millis(env_usize("PEERS_SAMPLE_MS", 100) as u64);
