@@ -3,7 +3,7 @@
 # one run, printed as a markdown table. Builds benches/peers (a separate crate) in release.
 #
 # Usage: scripts/bench-peers.sh [WORKLOAD-FILTER]
-# Environment: PEERS_REPS (samples per cell, default 11), PEERS_SAMPLE_MS (default 100).
+# Environment: PEERS_REPS (samples per cell, default 15), PEERS_SAMPLE_MS (default 100).
 set -euo pipefail
 cd "$(dirname "$0")/../benches/peers"
 cargo build --release --quiet
