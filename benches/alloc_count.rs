@@ -7,7 +7,9 @@
 //! they are polled, as a server that handles each message before reading on would; a third row
 //! keeps every message alive instead, so the buffer they share cannot be reused.
 //!
-//! Run: `cargo bench --bench alloc_count`.
+//! Run: `cargo bench --bench alloc_count`. With `ALLOC_CHECK=1` it also fails (exit 1) unless
+//! every steady-state row of a single-frame workload with messages dropped as they come, and
+//! every send row, shows zero allocations: the zero-copy goal of issue 4, as a CI check.
 //! With `ALLOC_TRACE=N` in the environment, the first N steady-state allocations of each
 //! measured run print a backtrace to stderr (to find where they come from).
 
@@ -147,6 +149,17 @@ fn feed_read_buf(conn: &mut Connection, mut wire: &[u8]) -> usize {
     messages
 }
 
+/// Rows that must show no allocation for `ALLOC_CHECK=1`, with what they showed.
+static MUST_BE_ZERO: std::sync::Mutex<Vec<(String, usize, usize)>> =
+    std::sync::Mutex::new(Vec::new());
+
+fn expect_zero(what: String, c: Counts) {
+    MUST_BE_ZERO
+        .lock()
+        .unwrap()
+        .push((what, c.allocs, c.reallocs));
+}
+
 fn row(workload: &str, path: &str, messages: usize, c: Counts) {
     let per = |x: usize| x as f64 / messages as f64;
     println!(
@@ -198,6 +211,9 @@ fn decode_row(w: &Workload, path: &str, feed: fn(&mut Connection, &[u8]) -> usiz
     let counts = measure(|| received = feed(&mut conn, &w.wire));
     assert_eq!(received, w.messages);
     row(w.name, path, w.messages, counts);
+    if !w.fragmented {
+        expect_zero(format!("{} / {path}", w.name), counts);
+    }
 }
 
 fn encode_row(name: &str, messages: usize, mut send: impl FnMut(&mut Connection), role: Role) {
@@ -217,6 +233,7 @@ fn encode_row(name: &str, messages: usize, mut send: impl FnMut(&mut Connection)
         }
     });
     row(name, "send + consume_output", messages, counts);
+    expect_zero(name.to_string(), counts);
 }
 
 fn main() {
@@ -260,6 +277,21 @@ fn main() {
             1000,
             |c| c.send(Message::Binary(shared.clone())).unwrap(),
             Role::Server,
+        );
+    }
+
+    if std::env::var_os("ALLOC_CHECK").is_some() {
+        let rows = MUST_BE_ZERO.lock().unwrap();
+        let failed: Vec<_> = rows.iter().filter(|(_, a, r)| a + r > 0).collect();
+        for (what, allocs, reallocs) in &failed {
+            eprintln!("ALLOC_CHECK: {what}: {allocs} allocations, {reallocs} reallocations");
+        }
+        if !failed.is_empty() {
+            std::process::exit(1);
+        }
+        println!(
+            "\nALLOC_CHECK: {} steady-state rows, no allocation",
+            rows.len()
         );
     }
 }

@@ -33,6 +33,8 @@ pub struct Workload {
     pub wire: Vec<u8>,
     /// The largest message, for receivers that need a message-size limit.
     pub max_message: usize,
+    /// Whether messages are sent in several frames.
+    pub fragmented: bool,
 }
 
 impl Workload {
@@ -137,6 +139,7 @@ fn build(name: &'static str, kind: Kind, messages: Vec<Vec<u8>>) -> Workload {
         payload,
         wire,
         max_message,
+        fragmented: false,
     }
 }
 
@@ -159,6 +162,7 @@ fn fragmented_text(name: &'static str) -> Workload {
         lens: vec![text.len()],
         payload: text,
         wire,
+        fragmented: true,
     }
 }
 
