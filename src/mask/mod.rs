@@ -8,6 +8,7 @@
 
 mod scalar;
 
+
 /// XORs `buf` in place with `key`, starting at key index `phase % 4`.
 #[inline]
 pub(crate) fn apply_mask(buf: &mut [u8], key: [u8; 4], phase: usize) {
