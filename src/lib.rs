@@ -1,8 +1,119 @@
 //! # wsproto
 //!
-//! A sans-IO implementation of the WebSocket protocol (RFC 6455).
+//! A sans-IO implementation of the WebSocket protocol (RFC 6455, with permessage-deflate from
+//! RFC 7692): a [`handshake`] state machine for each role and a [`Connection`] state machine.
+//! They take byte slices in and give events and bytes out. There are no sockets, threads,
+//! clocks or async runtime inside, so any event loop can drive them: blocking `std::net`, tokio,
+//! mio, io_uring, an embedded network stack.
 //!
-//! CRATE-DOCS-PLACEHOLDER
+//! - **Handshake**: [`ClientHandshake`] / [`ServerHandshake`] parse the HTTP/1.1 Upgrade
+//!   incrementally and hand over a ready [`Connection`], including any bytes that followed.
+//! - **Connection**: feed it with [`Connection::receive`] (or the zero-copy
+//!   [`read_buf`](Connection::read_buf) / [`commit`](Connection::commit)), take [`Event`]s from
+//!   [`Connection::poll_event`], queue messages with `send_*`, and write out what
+//!   [`Connection::output`] holds. Time enters as a value: [`Connection::poll_timeout`] /
+//!   [`Connection::handle_timeout`].
+//! - **Hot path**: unmasking is SIMD with runtime dispatch, UTF-8 validation uses `simdutf8`
+//!   incrementally (invalid text fails as soon as the bad byte arrives), and received payloads
+//!   are handed out as [`Bytes`] split from the receive buffer without a copy.
+//!
+//! # A complete client and server
+//!
+//! Over blocking TCP sockets, driving the sans-IO core directly (ready-made drivers live in the
+//! optional `blocking` and `tokio` features):
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use std::net::{TcpListener, TcpStream};
+//! use wsproto::handshake::{AcceptOptions, ClientHandshake, ClientOutcome, ClientRequest, ServerHandshake};
+//! use wsproto::{CloseCode, Connection, Event, Message};
+//!
+//! /// Writes everything the connection has queued.
+//! fn flush(tcp: &mut TcpStream, conn: &mut Connection) -> std::io::Result<()> {
+//!     while conn.buffered_output() > 0 {
+//!         let n = tcp.write(conn.output())?;
+//!         conn.consume_output(n);
+//!     }
+//!     Ok(())
+//! }
+//!
+//! /// Reads once from the socket into the connection.
+//! fn fill(tcp: &mut TcpStream, conn: &mut Connection) -> std::io::Result<()> {
+//!     let n = tcp.read(conn.read_buf())?;
+//!     if n == 0 { conn.receive_eof() } else { conn.commit(n) }
+//!     Ok(())
+//! }
+//!
+//! // An echo server for one connection.
+//! let listener = TcpListener::bind("127.0.0.1:0")?;
+//! let addr = listener.local_addr()?;
+//! let server = std::thread::spawn(move || -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//!     let (mut tcp, _) = listener.accept()?;
+//!     let mut handshake = ServerHandshake::new();
+//!     let mut buf = [0u8; 4096];
+//!     loop {
+//!         let n = tcp.read(&mut buf)?;
+//!         if handshake.receive(&buf[..n])?.is_some() { break; }
+//!     }
+//!     let (response, mut conn) = handshake.accept(AcceptOptions::new())?;
+//!     tcp.write_all(&response)?;
+//!     while !conn.should_close_transport() {
+//!         while let Some(event) = conn.poll_event()? {
+//!             match event {
+//!                 Event::Text(text) => conn.send(Message::Text(text))?,
+//!                 Event::Binary(data) => conn.send(Message::Binary(data))?,
+//!                 _ => {} // pongs and the close reply are queued automatically
+//!             }
+//!         }
+//!         flush(&mut tcp, &mut conn)?;
+//!         if !conn.should_close_transport() { fill(&mut tcp, &mut conn)?; }
+//!     }
+//!     Ok(()) // dropping the socket closes TCP: the server closes first (RFC 6455 §7.1.1)
+//! });
+//!
+//! // A client: handshake, one message, its echo, a clean close.
+//! let mut tcp = TcpStream::connect(addr)?;
+//! let mut handshake = ClientHandshake::new(ClientRequest::from_url(&format!("ws://{addr}/"))?);
+//! tcp.write_all(handshake.request_bytes())?;
+//! let mut buf = [0u8; 4096];
+//! let mut conn = loop {
+//!     let n = tcp.read(&mut buf)?;
+//!     match handshake.receive(&buf[..n])? {
+//!         ClientOutcome::Accepted { connection, .. } => break connection,
+//!         ClientOutcome::Partial => continue,
+//!         rejected => panic!("{rejected:?}"),
+//!     }
+//! };
+//! conn.send_text("hello")?;
+//! flush(&mut tcp, &mut conn)?;
+//! let echo = loop {
+//!     if let Some(Event::Text(text)) = conn.poll_event()? { break text; }
+//!     fill(&mut tcp, &mut conn)?;
+//! };
+//! assert_eq!(echo, "hello");
+//! conn.close(CloseCode::NORMAL, "done")?;
+//! flush(&mut tcp, &mut conn)?;
+//! while !conn.should_close_transport() {
+//!     fill(&mut tcp, &mut conn)?;
+//!     while let Some(event) = conn.poll_event()? {
+//!         assert!(matches!(event, Event::Close(Some(ref f)) if f.code == CloseCode::NORMAL));
+//!     }
+//! }
+//! server.join().unwrap().unwrap();
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Features
+//!
+//! | feature | what |
+//! | --- | --- |
+//! | `std` (default) | OS entropy for mask keys ([`OsRandom`]), `std::error::Error`, `IoSlice` output |
+//! | `deflate` | permessage-deflate (RFC 7692) via `flate2` |
+//! | `http` | conversions to and from the `http` crate's request and response types |
+//! | `blocking`, `tokio` | drivers over `std::io` and tokio streams |
+//!
+//! Without default features the crate is `no_std` + `alloc`; supply a [`RandomSource`] for a
+//! client's mask keys.
 #![no_std]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(missing_docs)]

@@ -194,7 +194,7 @@ pub enum Event {
     Close(Option<CloseFrame>),
 }
 
-/// A whole message to send, or one received by the drivers in [`crate::io`].
+/// A whole message to send, or one received through the drivers (features `blocking`, `tokio`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
     /// A text message.

@@ -36,6 +36,12 @@ impl Utf8Validator {
                 Err(_) => {}
             }
         }
+        // Short ASCII (chat messages, JSON keys): simdutf8 hands inputs under 64 bytes to
+        // `core::str::from_utf8`, whose word-at-a-time path needs aligned input; `is_ascii`
+        // does not, and is several times cheaper here.
+        if input.len() < 64 && input.is_ascii() {
+            return Ok(());
+        }
         let tail = incomplete_tail_len(input);
         let (head, tail) = input.split_at(input.len() - tail);
         // The fast path: one SIMD pass over everything but the last few bytes.
@@ -149,6 +155,25 @@ mod tests {
         );
         assert_eq!(Utf8Validator::default().feed(&[0xF5]), Err(InvalidUtf8));
         assert_eq!(Utf8Validator::default().feed(&[0xC0]), Err(InvalidUtf8));
+    }
+
+    #[test]
+    fn short_ascii_after_a_split_code_point() {
+        // The ASCII shortcut must not skip the check of a code point carried over.
+        let mut v = Utf8Validator::default();
+        v.feed(&[b'x', 0xE2, 0x82]).unwrap();
+        assert_eq!(v.feed(b"abc"), Err(InvalidUtf8));
+        let mut v = Utf8Validator::default();
+        v.feed(&[b'x', 0xE2, 0x82]).unwrap();
+        v.feed(&[0xAC, b'a', b'b']).unwrap();
+        assert_eq!(v.pending(), 0);
+        assert_eq!(v.finish(), Ok(()));
+        // Short inputs with a non-ASCII byte still get the full check.
+        assert_eq!(
+            Utf8Validator::default().feed(&[b'a', 0xFF]),
+            Err(InvalidUtf8)
+        );
+        assert_eq!(Utf8Validator::default().feed(&[b'a', 0xC3]), Ok(()));
     }
 
     #[test]

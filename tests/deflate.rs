@@ -299,3 +299,117 @@ proptest! {
         }
     }
 }
+
+/// Runs a client handshake against a server handshake in memory, the server accepting deflate
+/// with `server_config` when offered. Returns (client, server) connections.
+fn handshake_pair(
+    client_config: Option<DeflateConfig>,
+    server_config: Option<DeflateConfig>,
+) -> Result<(Connection, Connection), wsproto::HandshakeError> {
+    use wsproto::handshake::{
+        AcceptOptions, ClientHandshake, ClientOutcome, ClientRequest, ServerHandshake,
+    };
+    let mut request = ClientRequest::from_url("ws://example.com/chat")?;
+    if let Some(c) = client_config {
+        request = request.deflate(c);
+    }
+    let mut client = ClientHandshake::new(request);
+    let mut server = ServerHandshake::new();
+    let request = server
+        .receive(client.request_bytes())?
+        .expect("complete request")
+        .clone();
+    let mut options = AcceptOptions::new();
+    if let Some(params) = server_config.and_then(|c| request.negotiate_deflate(&c)) {
+        options = options.deflate(params);
+    }
+    let (response, server_conn) = server.accept(options)?;
+    match client.receive(&response)? {
+        ClientOutcome::Accepted { connection, .. } => Ok((connection, server_conn)),
+        other => panic!("not accepted: {other:?}"),
+    }
+}
+
+#[test]
+fn handshake_negotiates_deflate_and_messages_travel_compressed() {
+    let (mut client, mut server) = handshake_pair(
+        Some(DeflateConfig::default()),
+        Some(DeflateConfig::default()),
+    )
+    .unwrap();
+    assert!(client.deflate_enabled() && server.deflate_enabled());
+    let text = "compress me, compress me, compress me, compress me, compress me!";
+    client.send_text(text).unwrap();
+    let wire = take_all_output(&mut client);
+    assert_eq!(wire[0], 0xc1, "RSV1 and FIN on a text frame");
+    assert!(wire.len() < text.len());
+    server.receive(&wire);
+    assert_eq!(drain(&mut server), vec![Ok(Event::Text(text.into()))]);
+    server.send_text(text).unwrap();
+    let wire = take_all_output(&mut server);
+    assert_eq!(wire[0], 0xc1);
+    client.receive(&wire);
+    assert_eq!(drain(&mut client), vec![Ok(Event::Text(text.into()))]);
+}
+
+#[test]
+fn handshake_without_a_server_deflate_config_declines() {
+    let (client, server) = handshake_pair(Some(DeflateConfig::default()), None).unwrap();
+    assert!(!client.deflate_enabled() && !server.deflate_enabled());
+    let (client, server) = handshake_pair(None, Some(DeflateConfig::default())).unwrap();
+    assert!(!client.deflate_enabled() && !server.deflate_enabled());
+}
+
+#[test]
+fn handshake_negotiates_window_bits_and_no_context_takeover() {
+    let client_config = DeflateConfig {
+        server_max_window_bits: 10,
+        server_no_context_takeover: true,
+        ..DeflateConfig::default()
+    };
+    let server_config = DeflateConfig {
+        client_max_window_bits: 12,
+        ..DeflateConfig::default()
+    };
+    let (mut client, mut server) =
+        handshake_pair(Some(client_config), Some(server_config)).unwrap();
+    assert!(client.deflate_enabled() && server.deflate_enabled());
+    let text = "abcdefghij".repeat(500);
+    for _ in 0..3 {
+        server.send_text(&text).unwrap();
+        client.receive(&take_all_output(&mut server));
+        assert_eq!(
+            drain(&mut client),
+            vec![Ok(Event::Text(text.as_str().into()))]
+        );
+        client.send_text(&text).unwrap();
+        server.receive(&take_all_output(&mut client));
+        assert_eq!(
+            drain(&mut server),
+            vec![Ok(Event::Text(text.as_str().into()))]
+        );
+    }
+}
+
+#[test]
+fn client_rejects_a_response_that_ignores_its_window_request() {
+    use wsproto::handshake::{ClientHandshake, ClientRequest};
+    let config = DeflateConfig {
+        server_max_window_bits: 10,
+        ..DeflateConfig::default()
+    };
+    let mut client =
+        ClientHandshake::new(ClientRequest::from_url("ws://a/").unwrap().deflate(config));
+    let request = String::from_utf8(client.request_bytes().to_vec()).unwrap();
+    let key = request
+        .lines()
+        .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+        .unwrap()
+        .to_string();
+    let accept = wsproto::handshake::accept_key(key.as_bytes());
+    let response = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n"
+    );
+    assert!(client.receive(response.as_bytes()).is_err());
+}

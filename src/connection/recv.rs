@@ -165,6 +165,18 @@ impl Connection {
             self.check_header(&header)?;
             let r = &mut self.reader;
             r.skip(header_len);
+            // A message in one frame is handed out from the buffer, so the whole frame must
+            // gather there. When it is larger than the space left after the buffer's position,
+            // move the bytes received so far (at most one read) to the front of the allocation
+            // now, rather than when a read reaches the end of the allocation mid-frame (which
+            // would move the whole partial frame). Never allocates.
+            let frame_len = header.payload_len as usize; // <= max_frame_size
+            let whole_in_buffer = header.fin
+                && matches!(header.opcode, OpCode::Text | OpCode::Binary)
+                && !self.config.stream_messages;
+            if whole_in_buffer && frame_len > r.buf.capacity() {
+                let _ = r.buf.try_reclaim(frame_len - r.buf.len());
+            }
             r.frame = Some(FrameProgress {
                 header,
                 remaining: header.payload_len,
@@ -291,6 +303,18 @@ impl Connection {
             return Ok(self.stream_step(frame_complete, message_complete));
         }
         if !frame_complete {
+            if !frame.header.fin || !message.data.is_empty() {
+                // Part of a message of several frames: its bytes are copied into the message
+                // anyway, so move them now. The read buffer then never holds much of a partial
+                // frame, and making room in it for the next read moves (almost) nothing.
+                let done = frame.done;
+                message.data.extend_from_slice(&r.buf[..done]);
+                r.filled -= done;
+                r.buf.advance(done);
+                frame.remaining -= done as u64;
+                frame.offset += done as u64;
+                frame.done = 0;
+            }
             return Ok(Step::NeedMore);
         }
         let len = frame.done;

@@ -38,6 +38,9 @@ pub struct ClientRequest {
     protocols: Vec<String>,
     extensions: Vec<String>,
     headers: Headers,
+    /// The permessage-deflate offer, if any.
+    #[cfg(feature = "deflate")]
+    deflate: Option<crate::extensions::deflate::DeflateConfig>,
 }
 
 const RESERVED_IN_REQUEST: &[&str] = &[
@@ -69,6 +72,8 @@ impl ClientRequest {
             origin: None,
             protocols: Vec::new(),
             extensions: Vec::new(),
+            #[cfg(feature = "deflate")]
+            deflate: None,
             headers: Headers::new(),
         }
     }
@@ -85,6 +90,8 @@ impl ClientRequest {
             origin: None,
             protocols: Vec::new(),
             extensions: Vec::new(),
+            #[cfg(feature = "deflate")]
+            deflate: None,
             headers: Headers::new(),
         })
     }
@@ -129,6 +136,16 @@ impl ClientRequest {
             self.extensions.push(offer.trim().to_string());
         }
         Ok(self)
+    }
+
+    /// Offers permessage-deflate (RFC 7692) with `config`'s parameters. If the server accepts,
+    /// its response is checked against the offer and the [`Connection`] compresses and
+    /// decompresses messages accordingly.
+    #[cfg(feature = "deflate")]
+    pub fn deflate(mut self, config: crate::extensions::deflate::DeflateConfig) -> Self {
+        self.extensions.push(config.offer());
+        self.deflate = Some(config);
+        self
     }
 
     /// Adds a header field (`Cookie`, `Authorization`, `User-Agent`, …). The fields the
@@ -288,6 +305,8 @@ pub struct ClientHandshake {
     request: Vec<u8>,
     protocols: Vec<String>,
     extension_names: Vec<String>,
+    #[cfg(feature = "deflate")]
+    deflate: Option<crate::extensions::deflate::DeflateConfig>,
     config: Config,
     limits: HandshakeLimits,
     rng: Option<Box<dyn RandomSource + Send>>,
@@ -355,6 +374,8 @@ impl ClientHandshake {
             request: out,
             protocols: request.protocols,
             extension_names,
+            #[cfg(feature = "deflate")]
+            deflate: request.deflate,
             config,
             limits,
             rng: Some(rng),
@@ -440,13 +461,7 @@ impl ClientHandshake {
                                 return Err(HandshakeError::UnsupportedHttpVersion);
                             }
                             let response = self.validate(reason, headers)?;
-                            let mut rng = self.rng.take().ok_or(HandshakeError::Finished)?;
-                            let mut connection = Connection::with_random(
-                                Role::Client,
-                                self.config.clone(),
-                                move |dest: &mut [u8]| rng.fill(dest),
-                            )
-                            .with_subprotocol(response.subprotocol.clone());
+                            let mut connection = self.finish(&response)?;
                             connection.receive(rest);
                             self.state = State::Finished;
                             return Ok(ClientOutcome::Accepted {
@@ -576,17 +591,50 @@ impl ClientHandshake {
         })
     }
 
-    /// The connection after a `101` validated elsewhere (the `http` conversions).
-    #[cfg(feature = "http")]
+    /// The connection after a validated `101`: the negotiated subprotocol and extensions.
     pub(crate) fn finish(&mut self, response: &Response) -> Result<Connection, HandshakeError> {
+        #[cfg(feature = "deflate")]
+        let deflate = self.negotiated_deflate(response)?;
         let mut rng = self.rng.take().ok_or(HandshakeError::Finished)?;
         self.state = State::Finished;
-        Ok(Connection::with_random(
+        let connection = Connection::with_random(
             Role::Client,
             self.config.clone(),
             move |dest: &mut [u8]| rng.fill(dest),
         )
-        .with_subprotocol(response.subprotocol.clone()))
+        .with_subprotocol(response.subprotocol.clone());
+        #[cfg(feature = "deflate")]
+        let connection = match &deflate {
+            Some(params) => connection.with_deflate(params),
+            None => connection,
+        };
+        Ok(connection)
+    }
+
+    /// The permessage-deflate parameters the server's response agreed to, checked against our
+    /// offer.
+    #[cfg(feature = "deflate")]
+    fn negotiated_deflate(
+        &self,
+        response: &Response,
+    ) -> Result<Option<crate::extensions::deflate::DeflateParams>, HandshakeError> {
+        use crate::extensions::deflate::EXTENSION_NAME;
+        let (Some(config), Some(accepted)) = (
+            &self.deflate,
+            response
+                .extensions()
+                .iter()
+                .find(|e| e.name.eq_ignore_ascii_case(EXTENSION_NAME)),
+        ) else {
+            return Ok(None);
+        };
+        let params = accepted
+            .params
+            .iter()
+            .map(|p| (p.name.as_str(), p.value.as_deref()));
+        config.accept_response(params).map(Some).map_err(|_| {
+            HandshakeError::InvalidExtensions("unacceptable permessage-deflate response")
+        })
     }
 
     /// Ends the handshake after an error.

@@ -203,6 +203,27 @@ impl Request {
         &self.extensions
     }
 
+    /// Picks the first permessage-deflate offer (in the client's order of preference) that
+    /// `config` can accept, skipping offers that are invalid or ask for what we cannot do
+    /// (RFC 7692 §5: such offers are declined). Pass the result to [`AcceptOptions::deflate`].
+    #[cfg(feature = "deflate")]
+    pub fn negotiate_deflate(
+        &self,
+        config: &crate::extensions::deflate::DeflateConfig,
+    ) -> Option<crate::extensions::deflate::DeflateParams> {
+        use crate::extensions::deflate::EXTENSION_NAME;
+        self.extensions
+            .iter()
+            .filter(|e| e.name.eq_ignore_ascii_case(EXTENSION_NAME))
+            .find_map(|e| {
+                let params = e
+                    .params
+                    .iter()
+                    .map(|p| (p.name.as_str(), p.value.as_deref()));
+                config.accept_offer(params).ok().flatten()
+            })
+    }
+
     /// The first subprotocol in the client's order of preference that is also in `supported`,
     /// if any: a ready argument for [`AcceptOptions::subprotocol`].
     pub fn select_protocol(&self, supported: &[&str]) -> Option<&str> {
@@ -308,6 +329,8 @@ pub struct AcceptOptions {
     subprotocol: Option<String>,
     extensions: Option<String>,
     headers: Headers,
+    #[cfg(feature = "deflate")]
+    deflate: Option<crate::extensions::deflate::DeflateParams>,
 }
 
 impl AcceptOptions {
@@ -328,6 +351,16 @@ impl AcceptOptions {
     /// offered by the client, each at most once. An empty list sends no header.
     pub fn extensions(mut self, value: impl Into<String>) -> Self {
         self.extensions = Some(value.into());
+        self
+    }
+
+    /// Accepts permessage-deflate with `params` (from [`Request::negotiate_deflate`]): the
+    /// `Sec-WebSocket-Extensions` response is set accordingly (replacing any given with
+    /// [`extensions`](Self::extensions)) and the [`Connection`] compresses and decompresses.
+    #[cfg(feature = "deflate")]
+    pub fn deflate(mut self, params: crate::extensions::deflate::DeflateParams) -> Self {
+        self.extensions = Some(params.response());
+        self.deflate = Some(params);
         self
     }
 
@@ -503,8 +536,14 @@ impl ServerHandshake {
         match core::mem::replace(&mut self.state, State::Finished) {
             State::Complete { request, pending } => match request.accept(&options) {
                 Ok(response) => {
-                    let mut connection = server_connection(self.config.clone())
+                    let connection = server_connection(self.config.clone())
                         .with_subprotocol(response.subprotocol.clone());
+                    #[cfg(feature = "deflate")]
+                    let connection = match &options.deflate {
+                        Some(params) => connection.with_deflate(params),
+                        None => connection,
+                    };
+                    let mut connection = connection;
                     connection.receive(&pending);
                     Ok((response.to_bytes(), connection))
                 }
