@@ -179,7 +179,7 @@ impl<S: Transport> WebSocket<S> {
             } else {
                 handshake.receive(&buf[..n])?
             };
-            if let Some(done) = client_outcome(outcome, options)? {
+            if let Some(done) = client_outcome(outcome)? {
                 break done;
             }
         };

@@ -64,9 +64,10 @@ pub struct Options {
     /// timeouts to enforce it while a read blocks.)
     pub handshake_timeout: Option<Duration>,
     /// permessage-deflate (RFC 7692): a client offers it, a server accepts a client's offer.
-    /// Default on, with [`DeflateConfig::default`]. The driver then sets the server's
-    /// extension response itself: turn this off to negotiate extensions in an
-    /// [`accept_with`](blocking::WebSocket::accept_with) callback instead.
+    /// Default on, with [`DeflateConfig::default`]. A server driver then answers the offer
+    /// itself, replacing any extension response an `accept_with` callback chose: turn this
+    /// off to negotiate in the callback instead (with
+    /// [`Request::negotiate_deflate`] and [`AcceptOptions::deflate`]).
     #[cfg(feature = "deflate")]
     pub deflate: Option<DeflateConfig>,
 }
@@ -270,22 +271,17 @@ fn read_timeout_for(remaining: core::time::Duration) -> core::time::Duration {
 
 /// Starts a client handshake for `request`, adding the permessage-deflate offer.
 fn client_handshake(request: ClientRequest, options: &Options) -> Result<ClientHandshake, Error> {
-    // INTEGRATION POINT (deflate): permessage-deflate is negotiated here from the public
-    // pieces (`DeflateConfig::offer` / `accept_response`, `Connection::with_deflate`). When the
-    // handshake negotiates it itself, this and `client_finish` reduce to passing the config.
+    // The handshake checks the server's answer and turns compression on in the connection.
     #[cfg(feature = "deflate")]
     let request = match &options.deflate {
-        Some(deflate) => request.extension(&deflate.offer())?,
+        Some(deflate) => request.deflate(deflate.clone()),
         None => request,
     };
     Ok(ClientHandshake::with_config(request, options.config.clone()).limits(options.limits))
 }
 
 /// What a client handshake's outcome means for the driver: `None` to read more.
-fn client_outcome(
-    outcome: ClientOutcome,
-    options: &Options,
-) -> Result<Option<(Connection, Response)>, Error> {
+fn client_outcome(outcome: ClientOutcome) -> Result<Option<(Connection, Response)>, Error> {
     match outcome {
         ClientOutcome::Partial => Ok(None),
         ClientOutcome::Rejected {
@@ -301,46 +297,8 @@ fn client_outcome(
         ClientOutcome::Accepted {
             connection,
             response,
-        } => {
-            let _ = options;
-            #[cfg(feature = "deflate")]
-            let connection = match (&options.deflate, deflate_element(response.extensions())) {
-                (Some(deflate), Some(element)) => {
-                    let params =
-                        deflate
-                            .accept_response(extension_params(element))
-                            .map_err(|_| {
-                                HandshakeError::InvalidExtensions(
-                                    "unacceptable permessage-deflate response",
-                                )
-                            })?;
-                    connection.with_deflate(&params)
-                }
-                _ => connection,
-            };
-            Ok(Some((connection, response)))
-        }
+        } => Ok(Some((connection, response))),
     }
-}
-
-#[cfg(feature = "deflate")]
-fn deflate_element(
-    extensions: &[crate::handshake::Extension],
-) -> Option<&crate::handshake::Extension> {
-    extensions.iter().find(|e| {
-        e.name
-            .eq_ignore_ascii_case(crate::extensions::deflate::EXTENSION_NAME)
-    })
-}
-
-#[cfg(feature = "deflate")]
-fn extension_params(
-    extension: &crate::handshake::Extension,
-) -> impl Iterator<Item = (&str, Option<&str>)> {
-    extension
-        .params
-        .iter()
-        .map(|p| (p.name.as_str(), p.value.as_deref()))
 }
 
 /// A new server handshake with the driver's options.
@@ -366,36 +324,22 @@ where
     let Some(request) = handshake.request() else {
         return ServerAnswer::Refuse(Vec::new(), Error::Handshake(HandshakeError::NotReady));
     };
-    // INTEGRATION POINT (deflate): see `client_handshake`.
+    // Negotiated before the application decides, so that its options get the answer added.
     #[cfg(feature = "deflate")]
-    let deflate = options.deflate.as_ref().and_then(|deflate| {
-        request
-            .extensions()
-            .iter()
-            .filter(|e| {
-                e.name
-                    .eq_ignore_ascii_case(crate::extensions::deflate::EXTENSION_NAME)
-            })
-            // An offer with parameters that break RFC 7692 is declined (§5.1), not fatal.
-            .find_map(|offer| deflate.accept_offer(extension_params(offer)).ok().flatten())
-    });
+    let deflate = options
+        .deflate
+        .as_ref()
+        .and_then(|deflate| request.negotiate_deflate(deflate));
     let _ = options;
     match decide(request) {
         Ok(accept) => {
             #[cfg(feature = "deflate")]
-            let accept = match &deflate {
-                Some(params) => accept.extensions(params.response()),
+            let accept = match deflate {
+                Some(params) => accept.deflate(params),
                 None => accept,
             };
             match handshake.accept(accept) {
-                Ok((response, connection)) => {
-                    #[cfg(feature = "deflate")]
-                    let connection = match &deflate {
-                        Some(params) => connection.with_deflate(params),
-                        None => connection,
-                    };
-                    ServerAnswer::Accept(response, connection)
-                }
+                Ok((response, connection)) => ServerAnswer::Accept(response, connection),
                 // The callback chose something the client did not offer: a server bug.
                 Err(e) => ServerAnswer::Refuse(internal_error(handshake), Error::Handshake(e)),
             }

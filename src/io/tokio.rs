@@ -371,7 +371,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
                 } else {
                     handshake.receive(&buf[..n])?
                 };
-                if let Some(done) = client_outcome(outcome, options)? {
+                if let Some(done) = client_outcome(outcome)? {
                     return Ok(done);
                 }
             }
