@@ -610,3 +610,36 @@ async fn a_reset_after_the_close_handshake_ends_the_connection_cleanly() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_waiting_writer_is_woken_even_if_the_reader_is_not_polled_again() {
+    limited(async {
+        let (mut raw, server) = raw_client(Config::default()).await;
+        let (mut reader, mut writer) = server.split();
+        let total = 32 * ((1 << 20) + 10);
+        for i in 0..32 {
+            writer.queue(Message::binary(pattern(i, 1 << 20))).unwrap();
+        }
+        let flushing = tokio::spawn(async move {
+            writer.flush().await.unwrap();
+            writer
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!flushing.is_finished());
+        // Reading a ping makes the reading half try to write its pong (and wait for
+        // writability after the writer); then nobody polls the reading half again.
+        raw.write_all(&frame(0x9, true, b"ping", true))
+            .await
+            .unwrap();
+        assert_eq!(
+            reader.read().await.unwrap(),
+            Message::Ping(Bytes::from_static(b"ping"))
+        );
+        let mut got = vec![0u8; total + 6];
+        raw.read_exact(&mut got).await.unwrap();
+        let writer = flushing.await.unwrap();
+        assert_eq!(writer.buffered_amount(), 0);
+        assert_eq!(&got[total..], &frame(0xA, true, b"ping", false)[..]);
+    })
+    .await;
+}

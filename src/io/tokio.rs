@@ -81,6 +81,20 @@ enum Side {
     Write = 1,
 }
 
+/// Wakes two tasks: the halves of a split stream both waiting for writability.
+struct WakeBoth(Waker, Waker);
+
+impl std::task::Wake for WakeBoth {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.wake_by_ref();
+        self.1.wake_by_ref();
+    }
+}
+
 /// The stream, the connection and the driver's bookkeeping.
 struct Inner<S> {
     stream: S,
@@ -116,6 +130,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
 
     /// Writes all queued output and flushes the stream.
     fn poll_flush_out(&mut self, cx: &mut Context<'_>, side: Side) -> Poll<io::Result<()>> {
+        // The stream keeps one waker for writability. If the other half is waiting too, register
+        // a waker for both, so neither depends on the other being polled again.
+        let both;
+        let waker = match &self.write_waiters[1 - side as usize] {
+            Some(other) if !other.will_wake(cx.waker()) => {
+                both = Waker::from(Arc::new(WakeBoth(cx.waker().clone(), other.clone())));
+                &both
+            }
+            _ => cx.waker(),
+        };
+        let mut inner_cx = Context::from_waker(waker);
+        let result = self.poll_flush_inner(&mut inner_cx);
+        if result.is_pending() {
+            self.write_waiters[side as usize] = Some(cx.waker().clone());
+        } else {
+            self.write_waiters[side as usize] = None;
+        }
+        result
+    }
+
+    fn poll_flush_inner(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let mut progressed = false;
         let result = loop {
             if self.conn.buffered_output() == 0 {
@@ -139,14 +174,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 Poll::Pending => break Poll::Pending,
             }
         };
-        if result.is_pending() {
-            self.write_waiters[side as usize] = Some(cx.waker().clone());
-        } else {
-            self.write_waiters[side as usize] = None;
-        }
         if progressed || result.is_ready() {
-            // The other side may be parked on a waker the stream no longer holds.
-            if let Some(waker) = self.write_waiters[1 - side as usize].take() {
+            // Progress for one half may be all the other was waiting for: let it look again.
+            for waker in self.write_waiters.iter_mut().filter_map(Option::take) {
                 waker.wake();
             }
         }
