@@ -27,6 +27,8 @@ pub use close::{CloseCode, CloseFrame, MAX_CLOSE_REASON};
 pub use config::{CloseReply, Config, Role};
 pub use connection::{Connection, State};
 pub use error::{Error, ProtocolError, SendError};
+#[doc(hidden)]
+pub use mask::paths as __mask_paths;
 pub use message::{Event, Message, MessageKind, Utf8Bytes};
 #[cfg(feature = "std")]
 pub use random::OsRandom;
