@@ -26,4 +26,5 @@ fi
 rustup target add aarch64-unknown-linux-gnu >/dev/null
 
 step "mask: library tests on aarch64 under qemu (NEON path)"
-cargo test --target aarch64-unknown-linux-gnu --lib -- mask:: utf8:: frame::
+# --show-output prints which path the dispatch selected and which SIMD paths were skipped.
+cargo test --target aarch64-unknown-linux-gnu --lib -- --show-output mask:: utf8:: frame::
