@@ -1,14 +1,14 @@
-//! x86_64 SIMD paths: SSE2 (16-byte vectors), AVX2 (32) and AVX-512 (64, with F and BW).
+//! x86_64 SIMD paths: SSE2 (16-byte vectors), AVX2 (32) and AVX-512 F (64).
 //!
 //! Every function takes a key already rotated to the slice's phase, so byte `i` of the slice is
 //! XORed with `key[i % 4]`; a vector starting at byte offset `o` uses the key rotated by `o % 4`.
 //!
-//! SSE2 and AVX2 handle a slice of at least one vector like a good `memcpy`: the first and the
-//! last (unaligned, possibly overlapping) vectors are computed from the original bytes before the
-//! main loop runs over the aligned middle, and are stored after it, so the overlapping bytes are
+//! Each path handles a slice of at least one vector like a good `memcpy`: the first and the last
+//! (unaligned, possibly overlapping) vectors are computed from the original bytes before the main
+//! loop runs over the aligned middle, and are stored after it, so the overlapping bytes are
 //! written twice with the same value. Slices shorter than one vector fall back to the next
-//! narrower path. AVX-512 uses byte-masked loads and stores for the unaligned head and the tail,
-//! so it handles every length itself.
+//! narrower path (AVX-512 to AVX2 to SSE2 to the word path). No masked loads or stores: they are
+//! slow on some CPUs (AMD Zen 4).
 //!
 //! Each function is `unsafe` only because the CPU must support its target features; the memory
 //! accesses are bounded by the slices' lengths.
@@ -244,131 +244,54 @@ pub(super) unsafe fn copy_avx2(dst: &mut [MaybeUninit<u8>], src: &[u8], key: [u8
     );
 }
 
-/// The byte mask selecting the first `n` (0..=64) lanes of a 64-byte vector.
-#[inline(always)]
-fn first(n: usize) -> __mmask64 {
-    if n >= 64 { !0 } else { (1u64 << n) - 1 }
-}
-
-/// AVX-512 in-place masking: a masked head up to 64-byte alignment, an aligned main loop, and a
-/// masked tail. Masked-off lanes are neither read nor written.
+/// AVX-512 in-place masking.
 ///
 /// # Safety
-/// The CPU must support AVX-512 F and BW.
-#[target_feature(enable = "avx512f,avx512bw")]
+/// The CPU must support AVX-512 F.
+#[target_feature(enable = "avx512f")]
 pub(super) unsafe fn apply_avx512(buf: &mut [u8], key: [u8; 4]) {
-    const W: usize = 64;
-    let len = buf.len();
-    let p = buf.as_mut_ptr();
-    let head = misalignment(p, W).min(len);
-    if head > 0 {
-        let m = first(head);
-        // SAFETY: the mask selects bytes [0, head), in bounds.
-        unsafe {
-            let v = _mm512_maskz_loadu_epi8(m, p.cast::<i8>());
-            _mm512_mask_storeu_epi8(
-                p.cast::<i8>(),
-                m,
-                _mm512_xor_si512(v, _mm512_set1_epi32(lane(key, 0))),
-            );
-        }
+    if buf.len() < 64 {
+        // SAFETY: AVX-512 F implies AVX2.
+        return unsafe { apply_avx2(buf, key) };
     }
-    let mut i = head;
-    let k = _mm512_set1_epi32(lane(key, i));
-    while i + 4 * W <= len {
-        // SAFETY: p + i is 64-aligned and [i, i + 256) is in bounds.
-        unsafe {
-            let q = p.add(i).cast::<__m512i>();
-            let a = _mm512_load_si512(q);
-            let b = _mm512_load_si512(q.add(1));
-            let c = _mm512_load_si512(q.add(2));
-            let d = _mm512_load_si512(q.add(3));
-            _mm512_store_si512(q, _mm512_xor_si512(a, k));
-            _mm512_store_si512(q.add(1), _mm512_xor_si512(b, k));
-            _mm512_store_si512(q.add(2), _mm512_xor_si512(c, k));
-            _mm512_store_si512(q.add(3), _mm512_xor_si512(d, k));
-        }
-        i += 4 * W;
-    }
-    while i + W <= len {
-        // SAFETY: p + i is 64-aligned and [i, i + 64) is in bounds.
-        unsafe {
-            let q = p.add(i).cast::<__m512i>();
-            _mm512_store_si512(q, _mm512_xor_si512(_mm512_load_si512(q), k));
-        }
-        i += W;
-    }
-    if i < len {
-        let m = first(len - i);
-        // SAFETY: the mask selects bytes [i, len), in bounds.
-        unsafe {
-            let q = p.add(i).cast::<i8>();
-            let v = _mm512_maskz_loadu_epi8(m, q);
-            _mm512_mask_storeu_epi8(q, m, _mm512_xor_si512(v, k));
-        }
-    }
+    apply_body!(
+        buf,
+        key,
+        64,
+        __m512i,
+        _mm512_loadu_si512,
+        _mm512_load_si512,
+        _mm512_storeu_si512,
+        _mm512_store_si512,
+        _mm512_xor_si512,
+        _mm512_set1_epi32
+    );
 }
 
-/// AVX-512 fused copy: stores aligned on `dst` (masked head and tail), loads from `src`
-/// unaligned and masked the same way.
+/// AVX-512 fused copy.
 ///
 /// # Safety
-/// The CPU must support AVX-512 F and BW.
+/// The CPU must support AVX-512 F.
 ///
 /// # Panics
 /// If `dst` and `src` differ in length.
-#[target_feature(enable = "avx512f,avx512bw")]
+#[target_feature(enable = "avx512f")]
 pub(super) unsafe fn copy_avx512(dst: &mut [MaybeUninit<u8>], src: &[u8], key: [u8; 4]) {
     assert_eq!(dst.len(), src.len(), "copy_masked: length mismatch");
-    const W: usize = 64;
-    let len = src.len();
-    let d = dst.as_mut_ptr().cast::<u8>();
-    let s = src.as_ptr();
-    let head = misalignment(d, W).min(len);
-    if head > 0 {
-        let m = first(head);
-        // SAFETY: the mask selects bytes [0, head), in bounds of both slices.
-        unsafe {
-            let v = _mm512_maskz_loadu_epi8(m, s.cast::<i8>());
-            _mm512_mask_storeu_epi8(
-                d.cast::<i8>(),
-                m,
-                _mm512_xor_si512(v, _mm512_set1_epi32(lane(key, 0))),
-            );
-        }
+    if src.len() < 64 {
+        // SAFETY: AVX-512 F implies AVX2.
+        return unsafe { copy_avx2(dst, src, key) };
     }
-    let mut i = head;
-    let k = _mm512_set1_epi32(lane(key, i));
-    while i + 4 * W <= len {
-        // SAFETY: d + i is 64-aligned and [i, i + 256) is in bounds of both slices.
-        unsafe {
-            let q = d.add(i).cast::<__m512i>();
-            let r = s.add(i).cast::<__m512i>();
-            let a = _mm512_loadu_si512(r);
-            let b = _mm512_loadu_si512(r.add(1));
-            let c = _mm512_loadu_si512(r.add(2));
-            let e = _mm512_loadu_si512(r.add(3));
-            _mm512_store_si512(q, _mm512_xor_si512(a, k));
-            _mm512_store_si512(q.add(1), _mm512_xor_si512(b, k));
-            _mm512_store_si512(q.add(2), _mm512_xor_si512(c, k));
-            _mm512_store_si512(q.add(3), _mm512_xor_si512(e, k));
-        }
-        i += 4 * W;
-    }
-    while i + W <= len {
-        // SAFETY: d + i is 64-aligned and [i, i + 64) is in bounds of both slices.
-        unsafe {
-            let v = _mm512_loadu_si512(s.add(i).cast::<__m512i>());
-            _mm512_store_si512(d.add(i).cast::<__m512i>(), _mm512_xor_si512(v, k));
-        }
-        i += W;
-    }
-    if i < len {
-        let m = first(len - i);
-        // SAFETY: the mask selects bytes [i, len), in bounds of both slices.
-        unsafe {
-            let v = _mm512_maskz_loadu_epi8(m, s.add(i).cast::<i8>());
-            _mm512_mask_storeu_epi8(d.add(i).cast::<i8>(), m, _mm512_xor_si512(v, k));
-        }
-    }
+    copy_body!(
+        dst,
+        src,
+        key,
+        64,
+        __m512i,
+        _mm512_loadu_si512,
+        _mm512_storeu_si512,
+        _mm512_store_si512,
+        _mm512_xor_si512,
+        _mm512_set1_epi32
+    );
 }
