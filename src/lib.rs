@@ -130,6 +130,8 @@ mod error;
 pub mod extensions;
 pub mod frame;
 pub mod handshake;
+#[cfg(any(feature = "blocking", feature = "tokio"))]
+pub mod io;
 mod mask;
 mod message;
 mod random;

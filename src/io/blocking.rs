@@ -1,0 +1,465 @@
+//! A blocking driver over [`std::io::Read`] + [`std::io::Write`].
+//!
+//! [`WebSocket`] owns a stream and a [`Connection`] and runs one loop: feed what the stream
+//! reads into the connection, hand back the next message, and write whatever the connection
+//! queued (messages, automatic pongs, close replies) before blocking again.
+//!
+//! Timers (keepalive pings, the close-handshake timeout) are honoured by bounding each blocking
+//! read with a read timeout taken from [`Connection::poll_timeout`]: see [`Transport`].
+//!
+//! ```
+//! use std::net::TcpListener;
+//! use std::thread;
+//! use wsproto::io::blocking::WebSocket;
+//! use wsproto::{CloseCode, Message};
+//!
+//! // A server that echoes text and binary messages, one thread per connection.
+//! let listener = TcpListener::bind("127.0.0.1:0")?;
+//! let addr = listener.local_addr()?;
+//! thread::spawn(move || -> Result<(), wsproto::io::Error> {
+//!     let (stream, _) = listener.accept()?;
+//!     let mut ws = WebSocket::accept(stream)?;
+//!     loop {
+//!         // Ends with `Err(Error::Closed)` once the client has closed.
+//!         match ws.read()? {
+//!             msg @ (Message::Text(_) | Message::Binary(_)) => ws.send(msg)?,
+//!             _ => {} // pings and the close are answered automatically
+//!         }
+//!     }
+//! });
+//!
+//! // A client.
+//! let (mut ws, _response) = WebSocket::connect(&format!("ws://{addr}/chat"))?;
+//! ws.send(Message::text("hello"))?;
+//! assert_eq!(ws.read()?, Message::text("hello"));
+//! ws.close(CloseCode::NORMAL, "done")?;
+//! assert!(matches!(ws.read()?, Message::Close(_))); // the server's reply
+//! assert!(ws.read().is_err()); // Error::Closed: the server closed TCP
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::boxed::Box;
+use std::io::{self, IoSlice, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use super::{
+    Error, Options, Rejection, ServerAnswer, client_handshake, client_outcome, event_to_message,
+    read_timeout_for, server_answer, server_handshake, tcp_target, time_left,
+};
+use crate::close::CloseCode;
+use crate::connection::Connection;
+use crate::handshake::{AcceptOptions, ClientRequest, HandshakeError, Request, Response};
+use crate::message::{Event, Message};
+
+/// A stream the blocking driver can run over: [`Read`] + [`Write`], plus (optionally) a way to
+/// bound how long a read blocks, so the connection's timers fire while [`WebSocket::read`]
+/// waits.
+///
+/// Implemented for [`TcpStream`] and Unix domain sockets. For another stream, implement it
+/// (forward to the socket inside, as a TLS stream would) or keep the default: timers are then
+/// checked whenever a read returns or a method is called, but a read that blocks is not
+/// interrupted for them.
+pub trait Transport: Read + Write {
+    /// Sets the longest time the next reads may block (`None`: no limit). A read that times
+    /// out must fail with [`io::ErrorKind::WouldBlock`] or [`io::ErrorKind::TimedOut`].
+    ///
+    /// Returns `Ok(false)` if the stream cannot do this (the default).
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<bool> {
+        let _ = timeout;
+        Ok(false)
+    }
+}
+
+impl Transport for TcpStream {
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<bool> {
+        TcpStream::set_read_timeout(self, timeout).map(|()| true)
+    }
+}
+
+#[cfg(unix)]
+impl Transport for std::os::unix::net::UnixStream {
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<bool> {
+        std::os::unix::net::UnixStream::set_read_timeout(self, timeout).map(|()| true)
+    }
+}
+
+impl<T: Transport + ?Sized> Transport for Box<T> {
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<bool> {
+        (**self).set_read_timeout(timeout)
+    }
+}
+
+impl<T: Transport + ?Sized> Transport for &mut T {
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<bool> {
+        (**self).set_read_timeout(timeout)
+    }
+}
+
+/// The most slices handed to one `write_vectored` call.
+const MAX_IO_SLICES: usize = 64;
+
+/// A WebSocket connection over a blocking stream.
+///
+/// - [`read`](Self::read) blocks until the next message; on the way it writes any automatic
+///   pong or close reply and runs the timers. After the peer's close it returns
+///   [`Message::Close`], then [`Error::Closed`] once the transport is done (a client waits for
+///   the server to close TCP first, RFC 6455 §7.1.1).
+/// - [`send`](Self::send) queues a message and writes it; [`queue`](Self::queue) only queues
+///   (write later with [`flush`](Self::flush)); [`buffered_amount`](Self::buffered_amount) tells
+///   how much is waiting.
+/// - [`close`](Self::close) starts the close handshake; keep calling [`read`](Self::read)
+///   until it returns [`Error::Closed`] to finish it.
+///
+/// One thread drives it. To read and write from different threads, run a reading thread and
+/// pass outgoing messages to it over a channel, or use the [`tokio`](crate::io::tokio) driver,
+/// which splits.
+pub struct WebSocket<S> {
+    stream: S,
+    conn: Connection,
+    /// The origin of the connection's clock.
+    origin: Instant,
+    /// Whether a read timeout is currently set on the stream.
+    timeout_set: bool,
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for WebSocket<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebSocket")
+            .field("stream", &self.stream)
+            .field("conn", &self.conn)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WebSocket<TcpStream> {
+    /// Connects to a `ws://` URL over TCP and runs the client handshake.
+    ///
+    /// `wss://` fails with [`Error::TlsRequired`]: connect a TLS stream yourself and use
+    /// [`client`](Self::client). Returns the server's `101` response too (subprotocol,
+    /// extensions, cookies).
+    pub fn connect(url: &str) -> Result<(Self, Response), Error> {
+        Self::connect_with_options(url, &Options::default())
+    }
+
+    /// [`connect`](Self::connect) with [`Options`].
+    pub fn connect_with_options(url: &str, options: &Options) -> Result<(Self, Response), Error> {
+        let (url, host, port) = tcp_target(url)?;
+        let stream = TcpStream::connect((host.as_str(), port)).map_err(Error::Io)?;
+        // Small frames (pongs, close replies, interactive messages) go out at once.
+        stream.set_nodelay(true).map_err(Error::Io)?;
+        Self::client_with_options(stream, ClientRequest::from_ws_url(url), options)
+    }
+}
+
+impl<S: Transport> WebSocket<S> {
+    /// Runs the client handshake for `request` over a connected `stream` (TCP, TLS, a Unix
+    /// socket, …).
+    pub fn client(stream: S, request: ClientRequest) -> Result<(Self, Response), Error> {
+        Self::client_with_options(stream, request, &Options::default())
+    }
+
+    /// [`client`](Self::client) with [`Options`].
+    pub fn client_with_options(
+        mut stream: S,
+        request: ClientRequest,
+        options: &Options,
+    ) -> Result<(Self, Response), Error> {
+        let deadline = options.handshake_timeout.map(|t| Instant::now() + t);
+        let mut handshake = client_handshake(request, options)?;
+        stream
+            .write_all(handshake.request_bytes())
+            .and_then(|()| stream.flush())
+            .map_err(Error::Io)?;
+        let mut buf = [0u8; 4096];
+        let (conn, response) = loop {
+            let n = handshake_read(&mut stream, &mut buf, deadline)?;
+            let outcome = if n == 0 {
+                handshake.receive_eof()?
+            } else {
+                handshake.receive(&buf[..n])?
+            };
+            if let Some(done) = client_outcome(outcome, options)? {
+                break done;
+            }
+        };
+        let mut ws = WebSocket::from_connection(stream, conn);
+        ws.reset_read_timeout()?;
+        Ok((ws, response))
+    }
+
+    /// Runs the server handshake over an accepted `stream` and accepts any valid WebSocket
+    /// request (no subprotocol; permessage-deflate when the feature is on).
+    ///
+    /// A request that is not a valid upgrade is answered with the matching HTTP error (`400`,
+    /// `405`, `426`, `431`) and returned as [`Error::Handshake`].
+    pub fn accept(stream: S) -> Result<Self, Error> {
+        Self::accept_with(stream, |_| Ok(AcceptOptions::new()))
+    }
+
+    /// Runs the server handshake, letting `decide` look at the request (path, `Origin`,
+    /// cookies, offered subprotocols) and accept it with [`AcceptOptions`] or refuse it with a
+    /// [`Rejection`] (then sent, and returned as [`Error::Rejected`]).
+    pub fn accept_with<F>(stream: S, decide: F) -> Result<Self, Error>
+    where
+        F: FnOnce(&Request) -> Result<AcceptOptions, Rejection>,
+    {
+        Self::accept_with_options(stream, &Options::default(), decide)
+    }
+
+    /// [`accept_with`](Self::accept_with) with [`Options`].
+    pub fn accept_with_options<F>(
+        mut stream: S,
+        options: &Options,
+        decide: F,
+    ) -> Result<Self, Error>
+    where
+        F: FnOnce(&Request) -> Result<AcceptOptions, Rejection>,
+    {
+        let deadline = options.handshake_timeout.map(|t| Instant::now() + t);
+        let mut handshake = server_handshake(options);
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = handshake_read(&mut stream, &mut buf, deadline)?;
+            if n == 0 {
+                return Err(Error::Handshake(HandshakeError::UnexpectedEof));
+            }
+            match handshake.receive(&buf[..n]) {
+                Ok(None) => {}
+                Ok(Some(_)) => break,
+                Err(e) => {
+                    if let Some(response) = e.response() {
+                        // Best effort: the client may already be gone.
+                        let _ = stream.write_all(&response).and_then(|()| stream.flush());
+                    }
+                    return Err(Error::Handshake(e));
+                }
+            }
+        }
+        match server_answer(&mut handshake, options, decide) {
+            ServerAnswer::Accept(response, conn) => {
+                stream
+                    .write_all(&response)
+                    .and_then(|()| stream.flush())
+                    .map_err(Error::Io)?;
+                let mut ws = WebSocket::from_connection(stream, conn);
+                ws.reset_read_timeout()?;
+                Ok(ws)
+            }
+            ServerAnswer::Refuse(response, error) => {
+                let _ = stream.write_all(&response).and_then(|()| stream.flush());
+                Err(error)
+            }
+        }
+    }
+
+    /// Runs `conn` over `stream`, whose opening handshake is already done (by this crate's
+    /// handshake types or elsewhere). Bytes that followed the handshake must already be in
+    /// `conn`.
+    pub fn from_connection(stream: S, conn: Connection) -> Self {
+        WebSocket {
+            stream,
+            conn,
+            origin: Instant::now(),
+            timeout_set: false,
+        }
+    }
+
+    /// Blocks until the next message arrives and returns it.
+    ///
+    /// Pings are answered automatically (unless configured otherwise) and also returned. After
+    /// the peer's close frame (returned as [`Message::Close`], with the reply already written)
+    /// the next call finishes the close and returns [`Error::Closed`]. A protocol violation by
+    /// the peer returns [`Error::Connection`] after the close frame for it has been written;
+    /// data messages that arrived before the violation are returned first.
+    pub fn read(&mut self) -> Result<Message, Error> {
+        self.read_event().and_then(event_to_message)
+    }
+
+    /// Like [`read`](Self::read), but returns the connection's [`Event`]s, which include
+    /// message fragments when [`Config::stream_messages`](crate::Config) is on.
+    pub fn read_event(&mut self) -> Result<Event, Error> {
+        loop {
+            match self.conn.poll_event() {
+                Ok(Some(event)) => {
+                    if let Event::Close(_) = event {
+                        // Write the close reply now. A failure shows again on the next call.
+                        let _ = self.flush();
+                    }
+                    return Ok(event);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    // A protocol error queued a close frame saying why: write it if we can.
+                    let _ = self.flush();
+                    return Err(Error::Connection(e));
+                }
+            }
+            if let Err(e) = self.flush() {
+                // After the close handshake a peer that is already gone ends the connection.
+                return Err(if self.closed() { Error::Closed } else { e });
+            }
+            if self.conn.should_close_transport() {
+                return Err(Error::Closed);
+            }
+            self.read_once()?;
+        }
+    }
+
+    /// Queues `message` and writes everything queued. See [`Connection::send`].
+    ///
+    /// Sending [`Message::Close`] starts the close handshake like [`close`](Self::close).
+    pub fn send(&mut self, message: Message) -> Result<(), Error> {
+        self.queue(message)?;
+        self.flush()
+    }
+
+    /// Queues `message` without writing it: [`flush`](Self::flush) (or the next
+    /// [`send`](Self::send) or [`read`](Self::read)) writes it.
+    pub fn queue(&mut self, message: Message) -> Result<(), Error> {
+        self.conn.send(message).map_err(Error::Send)
+    }
+
+    /// Starts the close handshake with `code` and `reason` (at most 123 bytes) and writes the
+    /// close frame. Then call [`read`](Self::read) until it returns [`Error::Closed`]: messages
+    /// the peer sent meanwhile are still delivered, then its close.
+    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        self.conn.close(code, reason).map_err(Error::Send)?;
+        self.flush()
+    }
+
+    /// Writes everything queued, with vectored writes, and flushes the stream.
+    ///
+    /// On a non-blocking stream this can fail with [`io::ErrorKind::WouldBlock`]; what was not
+    /// written stays queued ([`buffered_amount`](Self::buffered_amount)).
+    pub fn flush(&mut self) -> Result<(), Error> {
+        while self.conn.buffered_output() > 0 {
+            let mut slices = [IoSlice::new(&[]); MAX_IO_SLICES];
+            let n = self.conn.output_io_slices(&mut slices);
+            match self.stream.write_vectored(&slices[..n]) {
+                Ok(0) => return Err(Error::Io(io::ErrorKind::WriteZero.into())),
+                Ok(written) => self.conn.consume_output(written),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::Io(e)),
+            }
+        }
+        self.stream.flush().map_err(Error::Io)
+    }
+
+    /// Bytes queued but not yet written (the browser API's `bufferedAmount`).
+    pub fn buffered_amount(&self) -> usize {
+        self.conn.buffered_output()
+    }
+
+    /// The connection state machine (state, subprotocol, configuration).
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// The connection state machine, for the calls this type does not wrap (streamed sends,
+    /// pongs). Whatever it queues is written by the next [`flush`](Self::flush),
+    /// [`send`](Self::send) or [`read`](Self::read).
+    pub fn connection_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+
+    /// The stream.
+    pub fn get_ref(&self) -> &S {
+        &self.stream
+    }
+
+    /// The stream. Reading or writing it directly corrupts the connection.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.stream
+    }
+
+    /// Takes the stream and the connection apart.
+    pub fn into_parts(self) -> (S, Connection) {
+        (self.stream, self.conn)
+    }
+
+    /// Clears a read timeout the handshake may have left on the stream.
+    fn reset_read_timeout(&mut self) -> Result<(), Error> {
+        self.stream.set_read_timeout(None).map_err(Error::Io)?;
+        self.timeout_set = false;
+        Ok(())
+    }
+
+    /// Whether the connection is closed: both close frames exchanged, or failed with its error
+    /// already returned. Only the transport is left to finish.
+    fn closed(&self) -> bool {
+        self.conn.state() == crate::State::Closed
+    }
+
+    /// The connection's clock: time since this driver was created.
+    fn now(&self) -> Duration {
+        self.origin.elapsed()
+    }
+
+    /// Runs due timers, then reads once from the stream (bounded by the next timer) and feeds
+    /// what arrived into the connection.
+    fn read_once(&mut self) -> Result<(), Error> {
+        let now = self.now();
+        let timeout = match self.conn.poll_timeout() {
+            Some(deadline) if deadline <= now => {
+                self.conn.handle_timeout(now);
+                return Ok(());
+            }
+            Some(deadline) => Some(read_timeout_for(deadline - now)),
+            None => None,
+        };
+        let bounded = if timeout.is_some() || self.timeout_set {
+            let supported = self.stream.set_read_timeout(timeout).map_err(Error::Io)?;
+            self.timeout_set = supported && timeout.is_some();
+            supported && timeout.is_some()
+        } else {
+            false
+        };
+        let buf = self.conn.read_buf();
+        match self.stream.read(buf) {
+            Ok(0) => self.conn.receive_eof(),
+            Ok(n) => self.conn.commit(n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e)
+                if bounded
+                    && matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) => {}
+            // A reset once both close frames are exchanged is how some servers close TCP: it
+            // ends the transport like an end of input.
+            Err(_) if self.closed() => self.conn.receive_eof(),
+            Err(e) => return Err(Error::Io(e)),
+        }
+        // Timers that came due while the read blocked (or because it timed out).
+        let now = self.now();
+        if self.conn.poll_timeout().is_some_and(|d| d <= now) {
+            self.conn.handle_timeout(now);
+        }
+        Ok(())
+    }
+}
+
+/// One read during the handshake, bounded by `deadline` when the stream supports it.
+fn handshake_read<S: Transport>(
+    stream: &mut S,
+    buf: &mut [u8],
+    deadline: Option<Instant>,
+) -> Result<usize, Error> {
+    loop {
+        let left = time_left(deadline)?;
+        stream.set_read_timeout(left).map_err(Error::Io)?;
+        match stream.read(buf) {
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            // A read timeout: `time_left` reports it once the deadline has passed.
+            Err(e)
+                if deadline.is_some()
+                    && matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) => {}
+            Err(e) => return Err(Error::Io(e)),
+        }
+    }
+}

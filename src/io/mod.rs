@@ -1,0 +1,454 @@
+//! Drivers that run a [`Connection`] over real I/O.
+//!
+//! The core does no I/O; these thin adapters move bytes between it and a transport, using only
+//! the crate's public API, in the order documented on [`Connection`]: feed
+//! bytes in, drain events and output, sleep until the transport or a timer needs attention.
+//!
+//! - [`blocking`] (feature `blocking`): a [`WebSocket`](blocking::WebSocket) over
+//!   [`std::io::Read`] + [`std::io::Write`]; read timeouts on the socket drive the timers.
+//! - [`tokio`](mod@tokio) (feature `tokio`): a [`WebSocketStream`](tokio::WebSocketStream) over
+//!   tokio's `AsyncRead + AsyncWrite`, usable as a `Stream` and a `Sink`, and splittable into
+//!   a reading and a writing half.
+//!
+//! Both run the opening handshake too ([`handshake`](crate::handshake)): a client from a
+//! `ws://` URL (or over a stream you connected, such as TLS for `wss://`), a server from an
+//! accepted stream, optionally deciding on the request (subprotocol, rejection) in a callback.
+//! With the `deflate` feature they negotiate permessage-deflate unless [`Options::deflate`] is
+//! turned off.
+//!
+//! Both write with vectored I/O (the connection's queued output is handed over as a list of
+//! slices), deliver whole messages as [`Message`]s, and report a transport that
+//! drops mid-frame as an [`Error`] rather than hanging or panicking.
+
+use core::fmt;
+use core::time::Duration;
+use std::string::String;
+use std::vec::Vec;
+
+#[cfg(feature = "blocking")]
+pub mod blocking;
+#[cfg(feature = "tokio")]
+pub mod tokio;
+
+use crate::config::Config;
+use crate::connection::Connection;
+#[cfg(feature = "deflate")]
+use crate::extensions::deflate::DeflateConfig;
+use crate::handshake::{
+    AcceptOptions, ClientHandshake, ClientOutcome, ClientRequest, HandshakeError, HandshakeLimits,
+    Headers, Request, Response, ServerHandshake,
+};
+use crate::message::{Event, Message};
+
+/// Settings for a driver's handshake and the connection it creates.
+///
+/// ```
+/// use std::time::Duration;
+/// use wsproto::Config;
+/// use wsproto::io::Options;
+///
+/// let options = Options::default()
+///     .config(Config::default().max_message_size(1 << 20))
+///     .handshake_timeout(Some(Duration::from_secs(5)));
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Options {
+    /// The connection's settings (limits, keepalive, close timeout).
+    pub config: Config,
+    /// Limits on the handshake's HTTP head.
+    pub limits: HandshakeLimits,
+    /// How long the opening handshake may take before it fails with
+    /// [`io::ErrorKind::TimedOut`](std::io::ErrorKind::TimedOut). Default 30 s; `None`: no
+    /// limit. (The blocking driver needs a [`Transport`](blocking::Transport) with read
+    /// timeouts to enforce it while a read blocks.)
+    pub handshake_timeout: Option<Duration>,
+    /// permessage-deflate (RFC 7692): a client offers it, a server accepts a client's offer.
+    /// Default on, with [`DeflateConfig::default`]. The driver then sets the server's
+    /// extension response itself: turn this off to negotiate extensions in an
+    /// [`accept_with`](blocking::WebSocket::accept_with) callback instead.
+    #[cfg(feature = "deflate")]
+    pub deflate: Option<DeflateConfig>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            config: Config::default(),
+            limits: HandshakeLimits::default(),
+            handshake_timeout: Some(Duration::from_secs(30)),
+            #[cfg(feature = "deflate")]
+            deflate: Some(DeflateConfig::default()),
+        }
+    }
+}
+
+impl Options {
+    /// Sets [`Options::config`].
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Sets [`Options::limits`].
+    pub fn limits(mut self, limits: HandshakeLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Sets [`Options::handshake_timeout`].
+    pub fn handshake_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// Sets [`Options::deflate`].
+    #[cfg(feature = "deflate")]
+    pub fn deflate(mut self, deflate: Option<DeflateConfig>) -> Self {
+        self.deflate = deflate;
+        self
+    }
+}
+
+/// A server's refusal of a handshake request, returned from an `accept_with` callback: the
+/// response to send (any status 200–599, header fields, a body) before closing.
+///
+/// ```
+/// use wsproto::io::Rejection;
+///
+/// let rejection = Rejection::new(403).header("Content-Type", "text/plain")?.body("not here");
+/// assert_eq!(rejection.status, 403);
+/// # Ok::<(), wsproto::handshake::HandshakeError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Rejection {
+    /// The HTTP status, 200–599.
+    pub status: u16,
+    /// Header fields to send (`Connection` and `Content-Length` are added).
+    pub headers: Headers,
+    /// The response body.
+    pub body: Vec<u8>,
+}
+
+impl Rejection {
+    /// A rejection with `status`, no extra header fields and an empty body.
+    pub fn new(status: u16) -> Self {
+        Rejection {
+            status,
+            headers: Headers::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// Adds a header field.
+    pub fn header(mut self, name: &str, value: impl AsRef<[u8]>) -> Result<Self, HandshakeError> {
+        self.headers.push(name, value)?;
+        Ok(self)
+    }
+
+    /// Sets the body.
+    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = body.into();
+        self
+    }
+}
+
+/// Why a driver call failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The transport failed (connection reset, broken pipe, a read or write error).
+    Io(std::io::Error),
+    /// The connection failed: the peer broke the protocol (the close frame saying why has been
+    /// written), the transport ended before the close handshake, or a timer expired.
+    Connection(crate::Error),
+    /// A message could not be sent (for example after a close frame was sent); nothing was
+    /// queued.
+    Send(crate::SendError),
+    /// The opening handshake failed: the peer's HTTP was not a valid upgrade (a server has
+    /// answered it with the error's response), or the URL or an option was unusable.
+    Handshake(HandshakeError),
+    /// The handshake was refused: for a client, the server's answer (a `401`, `404`, a
+    /// redirect, …); for a server, the rejection its callback chose, which has been sent.
+    Rejected {
+        /// The HTTP status.
+        status: u16,
+        /// The response's header fields.
+        headers: Headers,
+        /// The response body (for a client: as much as arrived, up to
+        /// [`HandshakeLimits::max_body_size`]).
+        body: Vec<u8>,
+    },
+    /// A `wss://` URL was given to `connect`, which speaks plain TCP: connect a TLS stream
+    /// yourself and pass it to `client`.
+    TlsRequired,
+    /// The connection is closed: the close handshake finished (or the connection failed and its
+    /// error was already returned) and the transport is done. Nothing more will be read.
+    Closed,
+    /// A message fragment arrived because [`Config::stream_messages`](crate::Config) is on; the
+    /// message-reading methods deliver whole messages only. Read events instead.
+    Fragment,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Io(e) => write!(f, "I/O error: {e}"),
+            Error::Connection(e) => write!(f, "connection failed: {e}"),
+            Error::Send(e) => write!(f, "cannot send: {e}"),
+            Error::Handshake(e) => write!(f, "handshake failed: {e}"),
+            Error::Rejected { status, .. } => write!(f, "handshake rejected with status {status}"),
+            Error::TlsRequired => f.write_str(
+                "wss:// needs TLS: connect a TLS stream and pass it to `client` instead",
+            ),
+            Error::Closed => f.write_str("the connection is closed"),
+            Error::Fragment => f.write_str(
+                "a message fragment arrived (Config::stream_messages is on); read events instead",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io(e) => Some(e),
+            Error::Connection(e) => Some(e),
+            Error::Send(e) => Some(e),
+            Error::Handshake(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error::Io(e)
+    }
+}
+
+impl From<crate::Error> for Error {
+    fn from(e: crate::Error) -> Self {
+        Error::Connection(e)
+    }
+}
+
+impl From<crate::SendError> for Error {
+    fn from(e: crate::SendError) -> Self {
+        Error::Send(e)
+    }
+}
+
+impl From<HandshakeError> for Error {
+    fn from(e: HandshakeError) -> Self {
+        Error::Handshake(e)
+    }
+}
+
+/// Turns an event into the message the drivers deliver.
+fn event_to_message(event: Event) -> Result<Message, Error> {
+    Ok(match event {
+        Event::Text(text) => Message::Text(text),
+        Event::Binary(data) => Message::Binary(data),
+        Event::Ping(payload) => Message::Ping(payload),
+        Event::Pong(payload) => Message::Pong(payload),
+        Event::Close(frame) => Message::Close(frame),
+        Event::TextFragment { .. } | Event::BinaryFragment { .. } => return Err(Error::Fragment),
+    })
+}
+
+/// How long to let one read block when the next timer is due `remaining` from now: never zero
+/// (`set_read_timeout` refuses it), rounded up to whole milliseconds.
+#[cfg(feature = "blocking")]
+fn read_timeout_for(remaining: core::time::Duration) -> core::time::Duration {
+    let ms = remaining.as_nanos().div_ceil(1_000_000).max(1);
+    core::time::Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))
+}
+
+// ----- the handshake, minus the I/O (shared by both drivers) -----
+
+/// Starts a client handshake for `request`, adding the permessage-deflate offer.
+fn client_handshake(request: ClientRequest, options: &Options) -> Result<ClientHandshake, Error> {
+    // INTEGRATION POINT (deflate): permessage-deflate is negotiated here from the public
+    // pieces (`DeflateConfig::offer` / `accept_response`, `Connection::with_deflate`). When the
+    // handshake negotiates it itself, this and `client_finish` reduce to passing the config.
+    #[cfg(feature = "deflate")]
+    let request = match &options.deflate {
+        Some(deflate) => request.extension(&deflate.offer())?,
+        None => request,
+    };
+    Ok(ClientHandshake::with_config(request, options.config.clone()).limits(options.limits))
+}
+
+/// What a client handshake's outcome means for the driver: `None` to read more.
+fn client_outcome(
+    outcome: ClientOutcome,
+    options: &Options,
+) -> Result<Option<(Connection, Response)>, Error> {
+    match outcome {
+        ClientOutcome::Partial => Ok(None),
+        ClientOutcome::Rejected {
+            status,
+            headers,
+            body,
+            ..
+        } => Err(Error::Rejected {
+            status,
+            headers,
+            body,
+        }),
+        ClientOutcome::Accepted {
+            connection,
+            response,
+        } => {
+            let _ = options;
+            #[cfg(feature = "deflate")]
+            let connection = match (&options.deflate, deflate_element(response.extensions())) {
+                (Some(deflate), Some(element)) => {
+                    let params =
+                        deflate
+                            .accept_response(extension_params(element))
+                            .map_err(|_| {
+                                HandshakeError::InvalidExtensions(
+                                    "unacceptable permessage-deflate response",
+                                )
+                            })?;
+                    connection.with_deflate(&params)
+                }
+                _ => connection,
+            };
+            Ok(Some((connection, response)))
+        }
+    }
+}
+
+#[cfg(feature = "deflate")]
+fn deflate_element(
+    extensions: &[crate::handshake::Extension],
+) -> Option<&crate::handshake::Extension> {
+    extensions.iter().find(|e| {
+        e.name
+            .eq_ignore_ascii_case(crate::extensions::deflate::EXTENSION_NAME)
+    })
+}
+
+#[cfg(feature = "deflate")]
+fn extension_params(
+    extension: &crate::handshake::Extension,
+) -> impl Iterator<Item = (&str, Option<&str>)> {
+    extension
+        .params
+        .iter()
+        .map(|p| (p.name.as_str(), p.value.as_deref()))
+}
+
+/// A new server handshake with the driver's options.
+fn server_handshake(options: &Options) -> ServerHandshake {
+    ServerHandshake::with_config(options.config.clone()).limits(options.limits)
+}
+
+/// The server's answer to a complete request.
+#[allow(clippy::large_enum_variant)] // made once per connection; boxing would only add a step
+enum ServerAnswer {
+    /// Write the bytes, then run the connection.
+    Accept(Vec<u8>, Connection),
+    /// Write the bytes (possibly none), close, and report the error.
+    Refuse(Vec<u8>, Error),
+}
+
+/// Lets `decide` accept or reject the request `handshake` holds (negotiating
+/// permessage-deflate), and produces the response.
+fn server_answer<F>(handshake: &mut ServerHandshake, options: &Options, decide: F) -> ServerAnswer
+where
+    F: FnOnce(&Request) -> Result<AcceptOptions, Rejection>,
+{
+    let Some(request) = handshake.request() else {
+        return ServerAnswer::Refuse(Vec::new(), Error::Handshake(HandshakeError::NotReady));
+    };
+    // INTEGRATION POINT (deflate): see `client_handshake`.
+    #[cfg(feature = "deflate")]
+    let deflate = options.deflate.as_ref().and_then(|deflate| {
+        request
+            .extensions()
+            .iter()
+            .filter(|e| {
+                e.name
+                    .eq_ignore_ascii_case(crate::extensions::deflate::EXTENSION_NAME)
+            })
+            // An offer with parameters that break RFC 7692 is declined (§5.1), not fatal.
+            .find_map(|offer| deflate.accept_offer(extension_params(offer)).ok().flatten())
+    });
+    let _ = options;
+    match decide(request) {
+        Ok(accept) => {
+            #[cfg(feature = "deflate")]
+            let accept = match &deflate {
+                Some(params) => accept.extensions(params.response()),
+                None => accept,
+            };
+            match handshake.accept(accept) {
+                Ok((response, connection)) => {
+                    #[cfg(feature = "deflate")]
+                    let connection = match &deflate {
+                        Some(params) => connection.with_deflate(params),
+                        None => connection,
+                    };
+                    ServerAnswer::Accept(response, connection)
+                }
+                // The callback chose something the client did not offer: a server bug.
+                Err(e) => ServerAnswer::Refuse(internal_error(handshake), Error::Handshake(e)),
+            }
+        }
+        Err(rejection) => {
+            match handshake.reject(rejection.status, &rejection.headers, &rejection.body) {
+                Ok(response) => ServerAnswer::Refuse(
+                    response,
+                    Error::Rejected {
+                        status: rejection.status,
+                        headers: rejection.headers,
+                        body: rejection.body,
+                    },
+                ),
+                Err(e) => ServerAnswer::Refuse(internal_error(handshake), Error::Handshake(e)),
+            }
+        }
+    }
+}
+
+/// A `500` for a handshake the application could not answer.
+fn internal_error(handshake: &mut ServerHandshake) -> Vec<u8> {
+    handshake
+        .reject(500, &Headers::new(), b"")
+        .unwrap_or_default()
+}
+
+/// The time left until `deadline`, or an error once it has passed.
+#[cfg(feature = "blocking")]
+fn time_left(deadline: Option<std::time::Instant>) -> Result<Option<Duration>, Error> {
+    match deadline {
+        None => Ok(None),
+        Some(deadline) => match deadline.checked_duration_since(std::time::Instant::now()) {
+            Some(left) if !left.is_zero() => Ok(Some(left)),
+            _ => Err(handshake_timed_out()),
+        },
+    }
+}
+
+fn handshake_timed_out() -> Error {
+    Error::Io(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        "the opening handshake timed out",
+    ))
+}
+
+/// The address `connect` dials for `url`, refusing `wss://`.
+fn tcp_target(url: &str) -> Result<(crate::handshake::WsUrl, String, u16), Error> {
+    let parsed = crate::handshake::WsUrl::parse(url)?;
+    if parsed.is_secure() {
+        return Err(Error::TlsRequired);
+    }
+    let host = String::from(parsed.host());
+    let port = parsed.port();
+    Ok((parsed, host, port))
+}
