@@ -25,7 +25,10 @@ FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
 TARGETS=("$@")
 
 echo "=== fuzz: toolchain ==="
-rustup toolchain install nightly --profile minimal >/dev/null
+# Install nightly only if missing (no update: other work on this machine shares it).
+if ! rustup run nightly rustc --version >/dev/null 2>&1; then
+    rustup toolchain install nightly --profile minimal
+fi
 if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked
 fi
