@@ -6,8 +6,8 @@ use arbitrary::{Arbitrary, Unstructured};
 use wsproto::{Bytes, CloseCode, CloseFrame, Config, Message, MessageKind, Role, SendError};
 
 use super::wire::{
-    Norm, Normalizer, check_output_views, chunks, connection, drain_events, feed_via_read_buf,
-    norm_message, take_all_output, take_some_output,
+    Norm, Normalizer, check_output_views, chunks, close_code_allowed, connection, drain_events,
+    feed_via_read_buf, norm_message, take_all_output, take_some_output,
 };
 
 /// One call on the sending connection.
@@ -99,7 +99,7 @@ impl Model {
 
     fn close(&mut self, body: Option<(u16, &str)>) -> Result<(), SendError> {
         if let Some((code, reason)) = body {
-            if !CloseCode(code).is_sendable() {
+            if !close_code_allowed(code) {
                 return Err(SendError::InvalidCloseCode(code));
             }
             if reason.len() > 123 {
