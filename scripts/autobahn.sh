@@ -61,10 +61,13 @@ PY
 }
 
 wstest_run() { # MODE SPEC_NAME
+  # The fuzzing server's web UI (port 8080 by default) is not needed: --webport 0 turns it off.
+  local extra=()
+  [ "$1" = fuzzingserver ] && extra=(--webport 0)
   if [ "$runner" = docker ]; then
-    timeout 3600 docker run --rm --network host -v "$out:/reports" "$image" wstest -m "$1" -s "/reports/spec-$2.json"
+    timeout 3600 docker run --rm --network host -v "$out:/reports" "$image" wstest -m "$1" -s "/reports/spec-$2.json" "${extra[@]}"
   else
-    (cd "$out" && exec timeout 3600 "$wstest" -m "$1" -s "$out/spec-$2.json")
+    (cd "$out" && exec timeout 3600 "$wstest" -m "$1" -s "$out/spec-$2.json" "${extra[@]}")
   fi
 }
 

@@ -145,6 +145,8 @@ pub use error::{Error, ProtocolError, SendError};
 pub use handshake::{
     ClientHandshake, ClientOutcome, ClientRequest, HandshakeError, ServerHandshake,
 };
+#[doc(hidden)]
+pub use mask::paths as __mask_paths;
 pub use message::{Event, Message, MessageKind, Utf8Bytes};
 #[cfg(feature = "std")]
 pub use random::OsRandom;

@@ -1548,10 +1548,10 @@ proptest! {
             let _ = server.receive(piece);
             let _ = client.receive(piece);
         }
-        if let Err(e) = server.receive(&[]) {
-            if let Some(r) = e.response() {
-                prop_assert!(r.starts_with(b"HTTP/1.1 4"));
-            }
+        if let Err(e) = server.receive(&[])
+            && let Some(r) = e.response()
+        {
+            prop_assert!(r.starts_with(b"HTTP/1.1 4"));
         }
     }
 }

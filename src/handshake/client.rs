@@ -523,24 +523,7 @@ impl ClientHandshake {
         reason: String,
         headers: Headers,
     ) -> Result<Response, HandshakeError> {
-        if !headers.contains("Upgrade") {
-            return Err(HandshakeError::MissingHeader("Upgrade"));
-        }
-        if !headers.has_token("Upgrade", "websocket") {
-            return Err(HandshakeError::InvalidHeader {
-                name: "Upgrade",
-                reason: "does not include websocket",
-            });
-        }
-        if !headers.contains("Connection") {
-            return Err(HandshakeError::MissingHeader("Connection"));
-        }
-        if !headers.has_token("Connection", "upgrade") {
-            return Err(HandshakeError::InvalidHeader {
-                name: "Connection",
-                reason: "does not include upgrade",
-            });
-        }
+        headers.check_upgrade()?;
         let accept = headers
             .single("Sec-WebSocket-Accept")?
             .ok_or(HandshakeError::MissingHeader("Sec-WebSocket-Accept"))?;

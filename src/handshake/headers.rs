@@ -75,6 +75,23 @@ impl fmt::Debug for Headers {
 }
 
 impl Headers {
+    /// Checks the upgrade pair of both handshake messages (RFC 6455 §4.1, §4.2.1): `Upgrade`
+    /// includes `websocket` and `Connection` includes `upgrade` (case-insensitive token lists).
+    pub(crate) fn check_upgrade(&self) -> Result<(), HandshakeError> {
+        for (name, token, reason) in [
+            ("Upgrade", "websocket", "does not include websocket"),
+            ("Connection", "upgrade", "does not include upgrade"),
+        ] {
+            if !self.contains(name) {
+                return Err(HandshakeError::MissingHeader(name));
+            }
+            if !self.has_token(name, token) {
+                return Err(HandshakeError::InvalidHeader { name, reason });
+            }
+        }
+        Ok(())
+    }
+
     /// An empty list.
     pub fn new() -> Self {
         Self::default()

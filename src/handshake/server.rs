@@ -65,24 +65,7 @@ impl Request {
             })?
             .to_string();
 
-        if !headers.contains("Upgrade") {
-            return Err(HandshakeError::MissingHeader("Upgrade"));
-        }
-        if !headers.has_token("Upgrade", "websocket") {
-            return Err(HandshakeError::InvalidHeader {
-                name: "Upgrade",
-                reason: "does not include websocket",
-            });
-        }
-        if !headers.contains("Connection") {
-            return Err(HandshakeError::MissingHeader("Connection"));
-        }
-        if !headers.has_token("Connection", "upgrade") {
-            return Err(HandshakeError::InvalidHeader {
-                name: "Connection",
-                reason: "does not include upgrade",
-            });
-        }
+        headers.check_upgrade()?;
 
         // Checked before the key, so that a client of an older draft (which also sends a key)
         // learns which version to use.

@@ -200,11 +200,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                     Ok(Some(event)) => {
                         // Start writing what the event produced (a pong, a close reply). What
                         // does not fit now is written by the next poll, or by the writing half.
-                        if let Poll::Ready(Err(e)) = self.poll_flush_out(cx, Side::Read) {
-                            if !matches!(event, Event::Close(_)) {
-                                self.done = true;
-                                return Poll::Ready(Some(Err(Error::Io(e))));
-                            }
+                        if let Poll::Ready(Err(e)) = self.poll_flush_out(cx, Side::Read)
+                            && !matches!(event, Event::Close(_))
+                        {
+                            self.done = true;
+                            return Poll::Ready(Some(Err(Error::Io(e))));
                         }
                         return Poll::Ready(Some(Ok(event)));
                     }

@@ -802,7 +802,7 @@ const LARGE: usize = 1 << 20;
 fn cut(len: usize, written: &[Vec<u8>], delivery: Delivery) -> Vec<usize> {
     let every = |n: usize| {
         let mut sizes = vec![n; len / n];
-        if len % n != 0 {
+        if !len.is_multiple_of(n) {
             sizes.push(len % n);
         }
         sizes
@@ -950,25 +950,24 @@ pub fn check_case(case: &Case, role: Role, config: &Config) -> Result<Option<Tra
         }
         if let Delivery::AsWritten = delivery {
             for (n, (out, (i, _, f))) in case.output.iter().zip(&trace.frames).enumerate() {
-                if let Out::After(k, _) = out {
-                    if i != k {
-                        return Err(format!(
-                            "[AsWritten] output frame {n} {f:?} written after chunk {i}, \
+                if let Out::After(k, _) = out
+                    && i != k
+                {
+                    return Err(format!(
+                        "[AsWritten] output frame {n} {f:?} written after chunk {i}, \
                              expected after chunk {k}"
-                        ));
-                    }
+                    ));
                 }
             }
         }
         if let (Delivery::AsWritten, Fail::After(k, _) | Fail::Eof(k), Some((i, _, _))) =
             (delivery, &case.fail, &trace.error)
+            && i != k
         {
-            if i != k {
-                return Err(format!(
-                    "[AsWritten] failed after chunk {i} (of {}), expected after chunk {k}",
-                    written.len()
-                ));
-            }
+            return Err(format!(
+                "[AsWritten] failed after chunk {i} (of {}), expected after chunk {k}",
+                written.len()
+            ));
         }
         // Timing against the byte-by-byte reference.
         if let Some(reference) = &reference {
@@ -990,13 +989,13 @@ pub fn check_case(case: &Case, role: Role, config: &Config) -> Result<Option<Tra
                     ));
                 }
             }
-            if let (Some((_, at, e)), Some((_, want_at, _))) = (&trace.error, &reference.error) {
-                if Some(*at) != chunk_end_covering(&ends, *want_at) {
-                    return Err(format!(
-                        "[{delivery:?}] error {e:?} returned after {at} bytes; \
+            if let (Some((_, at, e)), Some((_, want_at, _))) = (&trace.error, &reference.error)
+                && Some(*at) != chunk_end_covering(&ends, *want_at)
+            {
+                return Err(format!(
+                    "[{delivery:?}] error {e:?} returned after {at} bytes; \
                          byte-by-byte at byte {want_at}"
-                    ));
-                }
+                ));
             }
         }
     }

@@ -1,0 +1,166 @@
+//! `mask`: masking and unmasking equal the byte-at-a-time reference for fuzzer-chosen payloads,
+//! keys, buffer alignments (a preceding message of fuzzer-chosen length shifts where the payload
+//! sits in the buffers) and phases (frames cut at fuzzer-chosen sizes and delivered in
+//! fuzzer-chosen splits, so unmasking resumes mid-key).
+//!
+//! For now this goes through the public `Connection`: a client's masked output is checked byte
+//! by byte against `payload ^ key`, and a server unmasks frames masked by the reference.
+//! Once the mask module exposes its paths for tests, point this target at each SIMD path
+//! directly as well (same input layout).
+//!
+//! Input layout: `[key; 4] [flags] [prefix len] [frame size] [n] [n split sizes...] [payload...]`
+//! - `flags`: bit 0 receive in `stream_messages` mode, bit 1 receive via `read_buf`, bit 2 send
+//!   with `send(Message::Binary)`, bits 3-4 scale the frame size by 1, 8, 64 or 1024.
+
+use wsproto::{Bytes, Config, Connection, Message, Role};
+
+use super::wire::{
+    LenEncoding, Norm, Normalizer, RawFrame, chunks, drain_events, encode_frame, feed_via_read_buf,
+    mask_reference, parse_header, take_all_output,
+};
+
+/// The `i`th key the client draws: distinct for every frame, derived from the fuzzer's key.
+fn key_for(base: [u8; 4], i: u32) -> [u8; 4] {
+    let salt = i.wrapping_mul(0x9E37_79B9).to_le_bytes();
+    [
+        base[0] ^ salt[0],
+        base[1] ^ salt[1],
+        base[2] ^ salt[2],
+        base[3] ^ salt[3],
+    ]
+}
+
+/// Runs one input (any bytes).
+pub fn run(data: &[u8]) {
+    let [k0, k1, k2, k3, flags, prefix_len, frame_size, n, rest @ ..] = data else {
+        return;
+    };
+    let key = [*k0, *k1, *k2, *k3];
+    let n = usize::from(*n & 7).min(rest.len());
+    let sizes: Vec<usize> = rest[..n].iter().map(|&s| usize::from(s)).collect();
+    let payload = &rest[n..];
+    let prefix: Vec<u8> = (0..*prefix_len).map(|i| i.wrapping_mul(31)).collect();
+    let scale = [1, 8, 64, 1024][usize::from((flags >> 3) & 3)];
+    let frame_size = usize::from(*frame_size) * scale;
+    client_masks(key, &prefix, payload, frame_size, flags & 4 != 0);
+    server_unmasks(
+        key,
+        &prefix,
+        payload,
+        frame_size,
+        &sizes,
+        flags & 1 != 0,
+        flags & 2 != 0,
+    );
+}
+
+/// A client's frames carry a fresh key each and `payload[i] ^ key[i % 4]`, byte for byte.
+fn client_masks(key: [u8; 4], prefix: &[u8], payload: &[u8], frame_size: usize, shared: bool) {
+    let mut drawn = 0u32;
+    let rng = move |dest: &mut [u8]| {
+        assert_eq!(dest.len(), 4, "mask keys are drawn 4 bytes at a time");
+        dest.copy_from_slice(&key_for(key, drawn));
+        drawn += 1;
+    };
+    let config = Config::default().max_send_frame_size(Some(frame_size));
+    let mut client = Connection::with_random(Role::Client, config, rng);
+    client.send_binary(prefix).unwrap();
+    if shared {
+        client
+            .send(Message::Binary(Bytes::copy_from_slice(payload)))
+            .unwrap();
+    } else {
+        client.send_binary(payload).unwrap();
+    }
+    let mut out = Vec::new();
+    take_all_output(&mut client, true, &mut out);
+
+    let mut messages: Vec<Vec<u8>> = Vec::new();
+    let mut current = Vec::new();
+    let mut rest = &out[..];
+    let mut i = 0;
+    while !rest.is_empty() {
+        let h = parse_header(rest).expect("truncated header");
+        assert_eq!(
+            h.mask,
+            Some(key_for(key, i)),
+            "frame {i} is not masked with a fresh key"
+        );
+        let len = usize::try_from(h.payload_len).unwrap();
+        if frame_size > 0 {
+            assert!(len <= frame_size, "frame over max_send_frame_size");
+        }
+        let body = &rest[h.header_len..h.header_len + len];
+        let k = key_for(key, i);
+        let start = current.len();
+        for (j, &b) in body.iter().enumerate() {
+            current.push(b ^ k[j % 4]);
+        }
+        // The same through the reference function.
+        let mut again = body.to_vec();
+        mask_reference(&mut again, k, 0);
+        assert_eq!(again, current[start..]);
+        rest = &rest[h.header_len + len..];
+        i += 1;
+        if h.fin {
+            messages.push(core::mem::take(&mut current));
+        }
+    }
+    assert!(current.is_empty(), "last message has no FIN frame");
+    assert_eq!(
+        messages,
+        [prefix, payload],
+        "unmasked output differs from what was sent"
+    );
+}
+
+/// A server unmasks reference-masked frames, whatever the split, into the original payload.
+fn server_unmasks(
+    key: [u8; 4],
+    prefix: &[u8],
+    payload: &[u8],
+    frame_size: usize,
+    sizes: &[usize],
+    stream: bool,
+    read_buf: bool,
+) {
+    let mut wire = Vec::new();
+    let frame = |fin, opcode, key, payload: &[u8]| RawFrame {
+        fin,
+        rsv: 0,
+        opcode,
+        mask: Some(key),
+        len_encoding: LenEncoding::Minimal,
+        payload: payload.to_vec(),
+    };
+    encode_frame(&frame(true, 2, key_for(key, 100), prefix), &mut wire);
+    let pieces: Vec<&[u8]> = if payload.is_empty() || frame_size == 0 {
+        vec![payload]
+    } else {
+        payload.chunks(frame_size).collect()
+    };
+    for (i, piece) in pieces.iter().enumerate() {
+        let opcode = if i == 0 { 2 } else { 0 };
+        let k = key_for(key, 200 + i as u32);
+        encode_frame(&frame(i + 1 == pieces.len(), opcode, k, piece), &mut wire);
+    }
+    let config = Config::default().stream_messages(stream);
+    let mut server = Connection::new(Role::Server, config.clone());
+    let mut norm = Normalizer::new(&config);
+    for range in chunks(wire.len(), sizes) {
+        if read_buf {
+            feed_via_read_buf(&mut server, &wire[range]);
+        } else {
+            server.receive(&wire[range]);
+        }
+        assert_eq!(drain_events(&mut server, &mut norm), None);
+    }
+    assert_eq!(
+        norm.events,
+        [
+            Norm::Binary(prefix.to_vec()),
+            Norm::Binary(payload.to_vec())
+        ],
+        "unmasked payload differs"
+    );
+}
