@@ -61,13 +61,10 @@ PY
 }
 
 wstest_run() { # MODE SPEC_NAME
-  # The fuzzing server's web UI (port 8080 by default) is not needed: --webport 0 turns it off.
-  local extra=()
-  [ "$1" = fuzzingserver ] && extra=(--webport 0)
   if [ "$runner" = docker ]; then
-    timeout 3600 docker run --rm --network host -v "$out:/reports" "$image" wstest -m "$1" -s "/reports/spec-$2.json" "${extra[@]}"
+    timeout 3600 docker run --rm --network host -v "$out:/reports" "$image" wstest -m "$1" -s "/reports/spec-$2.json"
   else
-    (cd "$out" && exec timeout 3600 "$wstest" -m "$1" -s "$out/spec-$2.json" "${extra[@]}")
+    (cd "$out" && exec timeout 3600 "$wstest" -m "$1" -s "$out/spec-$2.json")
   fi
 }
 
@@ -102,13 +99,25 @@ if [ "$role" = client ] || [ "$role" = both ]; then
   echo "== autobahn: client role (autobahn_client, wstest fuzzingserver) =="
   rm -rf "$out/clients"
   spec autobahn/fuzzingserver.json client
-  wstest_run fuzzingserver client > "$out/wstest-client.log" 2>&1 &
+  # Started directly (not through wstest_run) so that $! is the process to stop: the subshell
+  # execs `timeout`, which passes the signal on to wstest.
+  if [ "$runner" = docker ]; then
+    timeout 3600 docker run --rm --name wsproto-autobahn-fuzzingserver --network host -v "$out:/reports" \
+      "$image" wstest -m fuzzingserver -s /reports/spec-client.json --webport 0 > "$out/wstest-client.log" 2>&1 &
+  else
+    (cd "$out" && exec timeout 3600 "$wstest" -m fuzzingserver -s "$out/spec-client.json" --webport 0) \
+      > "$out/wstest-client.log" 2>&1 &
+  fi
   fuzz_pid=$!
-  trap 'kill $fuzz_pid 2>/dev/null || true' EXIT
+  stop_fuzzingserver() {
+    kill "$fuzz_pid" 2>/dev/null || true
+    [ "$runner" = docker ] && docker rm -f wsproto-autobahn-fuzzingserver >/dev/null 2>&1 || true
+  }
+  trap stop_fuzzingserver EXIT
   wait_port "$fuzz_port"
   timeout 3600 "$bin/autobahn_client" "ws://127.0.0.1:$fuzz_port" wsproto > "$out/autobahn_client.log" 2>&1 \
     || echo "autobahn: autobahn_client exited with $? (see $out/autobahn_client.log)"
-  kill "$fuzz_pid" 2>/dev/null || true
+  stop_fuzzingserver
   wait "$fuzz_pid" 2>/dev/null || true
   trap - EXIT
   python3 scripts/autobahn/summarize.py "$out/clients/index.json" | tee "$out/summary-client.txt" || status=1

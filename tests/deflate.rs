@@ -78,12 +78,17 @@ fn rfc7692_7_2_3_2_context_takeover_shares_the_window() {
 }
 
 #[test]
-fn server_sends_the_rfc_bytes_for_hello() {
+fn a_message_that_compression_would_grow_is_sent_as_it_is() {
+    // RFC 7692 §7.2.3.1 compresses "Hello" to 7 bytes: longer than the 5 it saves, so a sender
+    // may (and this one does) send it uncompressed. The codec's own test checks those 7 bytes.
     let mut server = endpoint(Role::Server, Config::default(), &params(false, 0));
     server.send_text("Hello").unwrap();
+    assert_eq!(take_all_output(&mut server), b"\x81\x05Hello");
+    server.send_text("HelloHelloHelloHelloHelloHello").unwrap();
     assert_eq!(
-        take_all_output(&mut server),
-        [0xc1, 0x07, 0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]
+        take_all_output(&mut server)[0],
+        0xc1,
+        "repetitive text is compressed"
     );
 }
 
@@ -412,4 +417,39 @@ fn client_rejects_a_response_that_ignores_its_window_request() {
          Sec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n"
     );
     assert!(client.receive(response.as_bytes()).is_err());
+}
+
+#[test]
+fn incompressible_messages_go_uncompressed_and_the_window_stays_in_step() {
+    let p = params(false, 0);
+    let mut server = endpoint(Role::Server, Config::default(), &p);
+    let mut client = endpoint(Role::Client, Config::default(), &p);
+    // Pseudo-random bytes do not compress: they are sent as they are (RSV1 clear, no growth).
+    let mut x = 0x1234_5678u32;
+    let noise: Vec<u8> = (0..4096)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect();
+    let text = "a compressible message, a compressible message, a compressible message";
+    server.send_text(text).unwrap();
+    server.send_binary(&noise).unwrap();
+    server.send_text(text).unwrap();
+    let wire = take_all_output(&mut server);
+    let second = 2 + usize::from(wire[1] & 0x7f);
+    assert_eq!(wire[0], 0xc1, "the first text is compressed");
+    assert_eq!(wire[second], 0x82, "the noise goes uncompressed");
+    assert_eq!(&wire[second + 4..second + 4 + noise.len()], &noise[..]);
+    client.receive(&wire);
+    assert_eq!(
+        drain(&mut client),
+        vec![
+            Ok(Event::Text(text.into())),
+            Ok(Event::Binary(Bytes::from(noise))),
+            Ok(Event::Text(text.into())),
+        ]
+    );
 }

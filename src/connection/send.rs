@@ -138,13 +138,19 @@ impl Connection {
             if codec.should_compress(data.len()) {
                 let mut compressed = alloc::vec::Vec::with_capacity(data.len() / 2 + 64);
                 codec.compress(data, &mut compressed, true);
-                self.write_message(
-                    opcode_of(kind),
-                    Payload::Shared(Bytes::from(compressed)),
-                    true,
-                    RSV1,
-                );
-                return Ok(());
+                if compressed.len() < data.len() {
+                    self.write_message(
+                        opcode_of(kind),
+                        Payload::Shared(Bytes::from(compressed)),
+                        true,
+                        RSV1,
+                    );
+                    return Ok(());
+                }
+                // Incompressible (random or already compressed data): send it as it is, so a
+                // message never grows on the wire. The peer never sees this compressed stream,
+                // so our window must forget it too.
+                codec.reset_compressor();
             }
         }
         self.write_message(opcode_of(kind), payload, true, 0);

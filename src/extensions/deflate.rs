@@ -349,6 +349,12 @@ impl DeflateCodec {
         }
     }
 
+    /// Forgets the compression window (the next message is compressed without references to
+    /// earlier ones; always allowed, whatever was negotiated).
+    pub fn reset_compressor(&mut self) {
+        self.compressor.reset();
+    }
+
     /// Whether a whole message of `len` bytes should be compressed.
     pub fn should_compress(&self, len: usize) -> bool {
         len >= self.compress_threshold
