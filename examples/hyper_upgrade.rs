@@ -57,7 +57,16 @@ async fn handle(mut request: Request<Incoming>) -> Result<Response<Full<Bytes>>,
         Ok(r) => r,
         Err(e) => return Ok(error_response(&e)),
     };
-    let accepted = match ws_request.accept(&AcceptOptions::new()) {
+    // permessage-deflate when the client offers it and the crate has it.
+    #[cfg(feature = "deflate")]
+    let deflate =
+        ws_request.negotiate_deflate(&wsproto::extensions::deflate::DeflateConfig::default());
+    let mut options = AcceptOptions::new();
+    #[cfg(feature = "deflate")]
+    if let Some(params) = deflate.clone() {
+        options = options.deflate(params);
+    }
+    let accepted = match ws_request.accept(&options) {
         Ok(accepted) => accepted,
         Err(e) => return Ok(error_response(&e)),
     };
@@ -81,6 +90,11 @@ async fn handle(mut request: Request<Incoming>) -> Result<Response<Full<Bytes>>,
         };
         let connection =
             Connection::new(Role::Server, Config::default()).with_subprotocol(subprotocol);
+        #[cfg(feature = "deflate")]
+        let connection = match &deflate {
+            Some(params) => connection.with_deflate(params),
+            None => connection,
+        };
         let mut ws = WebSocketStream::from_connection(TokioIo::new(upgraded), connection);
         loop {
             match ws.read().await {
