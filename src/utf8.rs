@@ -101,6 +101,10 @@ fn incomplete_tail_len(input: &[u8]) -> usize {
 
 /// Validates a complete piece of text (a close reason, a whole message).
 pub(crate) fn validate(input: &[u8]) -> Result<(), InvalidUtf8> {
+    // The same short-ASCII shortcut as `Utf8Validator::feed`.
+    if input.len() < 64 && input.is_ascii() {
+        return Ok(());
+    }
     simdutf8::basic::from_utf8(input)
         .map(|_| ())
         .map_err(|_| InvalidUtf8)

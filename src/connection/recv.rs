@@ -164,16 +164,32 @@ impl Connection {
             };
             self.check_header(&header)?;
             let r = &mut self.reader;
+            let frame_len = header.payload_len as usize; // <= max_frame_size
+            let whole_in_buffer = header.fin
+                && matches!(header.opcode, OpCode::Text | OpCode::Binary)
+                && !self.config.stream_messages;
+            if whole_in_buffer && header.rsv == 0 && r.filled - header_len >= frame_len {
+                // The common case, a small message whose frame has fully arrived: unmask,
+                // validate and hand out its bytes without tracking frame or message progress.
+                r.skip(header_len);
+                let mut payload = r.take(frame_len);
+                if let Some(key) = header.mask {
+                    apply_mask(&mut payload, key, 0);
+                }
+                let kind = if header.opcode == OpCode::Text {
+                    utf8::validate(&payload).map_err(|_| ProtocolError::InvalidUtf8)?;
+                    MessageKind::Text
+                } else {
+                    MessageKind::Binary
+                };
+                return Ok(Step::Event(data_event(kind, payload.freeze())));
+            }
             r.skip(header_len);
             // A message in one frame is handed out from the buffer, so the whole frame must
             // gather there. When it is larger than the space left after the buffer's position,
             // move the bytes received so far (at most one read) to the front of the allocation
             // now, rather than when a read reaches the end of the allocation mid-frame (which
             // would move the whole partial frame). Never allocates.
-            let frame_len = header.payload_len as usize; // <= max_frame_size
-            let whole_in_buffer = header.fin
-                && matches!(header.opcode, OpCode::Text | OpCode::Binary)
-                && !self.config.stream_messages;
             if whole_in_buffer && frame_len > r.buf.capacity() {
                 let _ = r.buf.try_reclaim(frame_len - r.buf.len());
             }
