@@ -173,7 +173,7 @@ fn drive(
             body,
         }) => {
             assert_ne!(status, 101, "a 101 reported as a rejection");
-            assert!((100..=999).contains(&status));
+            assert!((200..=599).contains(&status), "status {status}");
             assert!(
                 body.len() <= limits.max_body_size,
                 "body over max_body_size"
