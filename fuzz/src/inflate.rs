@@ -13,7 +13,9 @@
 //!
 //! Checked, raw half: no panic; every message within `max_message_size` (64 KiB), text valid
 //! UTF-8; the only errors are `InvalidCompressedData`, `InvalidUtf8` and `MessageTooLarge`; the
-//! same events and error for the chosen split, for one piece, and frame by frame; buffered input
+//! same events and error for the chosen split, for one piece, and frame by frame (except that
+//! corrupt data which inflates partly to invalid UTF-8 fails with either of the two 1007
+//! errors, see `compare`); buffered input
 //! within one frame. Roundtrip half: what the server (and the client) compress, the other side
 //! inflates to exactly the messages sent, in any split.
 
@@ -193,7 +195,22 @@ fn decode(
 
 fn compare(config: &Config, a: &Decoded, b: &Decoded) {
     assert_eq!(a.events, b.events, "events depend on the split");
-    assert_eq!(a.error, b.error, "error depends on the split");
+    // Compressed text that is both corrupt and, as far as it inflates, invalid UTF-8 fails with
+    // either error (both close with 1007): which is found first depends on how much of the
+    // payload had arrived when the inflater stopped (all at once, zlib reports the corruption
+    // before the inflated bytes are validated; in pieces, an early piece inflates to the bad
+    // UTF-8). Every other error is the same whatever the split.
+    let data_error = |e: &Option<Error>| {
+        matches!(
+            e,
+            Some(Error::Protocol(
+                ProtocolError::InvalidUtf8 | ProtocolError::InvalidCompressedData
+            ))
+        )
+    };
+    if !(data_error(&a.error) && data_error(&b.error)) {
+        assert_eq!(a.error, b.error, "error depends on the split");
+    }
     // Streaming, a split may deliver part of a message before the bad byte arrives.
     let fail_fast = config.stream_messages
         && matches!(
