@@ -179,7 +179,13 @@ fn drive(
                 "body over max_body_size"
             );
             assert!(body.len() <= fed);
-            let sized = headers.get("Content-Length").is_some();
+            // Sized as documented: 204 and 304 have no body; otherwise one valid
+            // Content-Length and no Transfer-Encoding (an invalid length reads as unsized).
+            let lengths: Vec<&[u8]> = headers.get_all("Content-Length").collect();
+            let sized = status == 204
+                || status == 304
+                || (!headers.contains("Transfer-Encoding")
+                    && matches!(lengths[..], [v] if !v.is_empty() && v.iter().all(u8::is_ascii_digit)));
             Outcome::Rejected {
                 status,
                 reason,
