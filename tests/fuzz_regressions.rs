@@ -63,14 +63,25 @@ fn replay(target: &str) {
 #[test]
 fn every_target_is_replayed() {
     let names: Vec<&str> = wsproto_fuzz::TARGETS.iter().map(|(n, _)| *n).collect();
-    assert_eq!(names, ["frame_decode", "roundtrip", "mask", "differential"]);
+    let mut expected = vec![
+        "frame_decode",
+        "roundtrip",
+        "mask",
+        "differential",
+        "handshake_server",
+        "handshake_client",
+    ];
+    if cfg!(feature = "deflate") {
+        expected.push("inflate");
+    }
+    assert_eq!(names, expected);
     // Every directory of kept inputs belongs to a target.
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions");
     if let Ok(entries) = std::fs::read_dir(dir) {
         for entry in entries {
             let name = entry.unwrap().file_name().into_string().unwrap();
             assert!(
-                names.contains(&name.as_str()),
+                names.contains(&name.as_str()) || name == "inflate",
                 "fuzz/regressions/{name}: no such target"
             );
         }
@@ -95,4 +106,20 @@ fn mask() {
 #[test]
 fn differential() {
     replay("differential");
+}
+
+#[test]
+fn handshake_server() {
+    replay("handshake_server");
+}
+
+#[test]
+fn handshake_client() {
+    replay("handshake_client");
+}
+
+#[cfg(feature = "deflate")]
+#[test]
+fn inflate() {
+    replay("inflate");
 }

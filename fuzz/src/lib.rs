@@ -5,8 +5,10 @@
 //! `tests/fuzz_regressions.rs` includes this file with `#[path]` to replay the committed seeds
 //! and regression inputs through the very same checks on stable Rust.
 //!
-//! Adding a target (planned: `handshake_server`, `handshake_client` once the handshake module
-//! lands, using `fuzz/http.dict`; `inflate` once permessage-deflate lands):
+//! `inflate` needs permessage-deflate: it exists with the `deflate` feature (on by default in
+//! the fuzz crate; `cargo test --all-features` in the main crate).
+//!
+//! Adding a target (`handshake_*` targets get `fuzz/http.dict` from `.ci/fuzz.sh`):
 //! 1. a module here with `pub fn run(data: &[u8])` and `pub fn seeds() -> Vec<Vec<u8>>`;
 //! 2. a line in [`TARGETS`];
 //! 3. `fuzz_targets/<name>.rs` (copy an existing one) and a `[[bin]]` in `fuzz/Cargo.toml`.
@@ -15,6 +17,10 @@
 
 pub mod differential;
 pub mod frame_decode;
+pub mod handshake_client;
+pub mod handshake_server;
+#[cfg(feature = "deflate")]
+pub mod inflate;
 pub mod mask;
 pub mod roundtrip;
 pub mod seeds;
@@ -29,4 +35,8 @@ pub const TARGETS: &[Target] = &[
     ("roundtrip", roundtrip::run),
     ("mask", mask::run),
     ("differential", differential::run),
+    ("handshake_server", handshake_server::run),
+    ("handshake_client", handshake_client::run),
+    #[cfg(feature = "deflate")]
+    ("inflate", inflate::run),
 ];

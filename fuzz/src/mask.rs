@@ -3,15 +3,24 @@
 //! sits in the buffers) and phases (frames cut at fuzzer-chosen sizes and delivered in
 //! fuzzer-chosen splits, so unmasking resumes mid-key).
 //!
-//! For now this goes through the public `Connection`: a client's masked output is checked byte
-//! by byte against `payload ^ key`, and a server unmasks frames masked by the reference.
-//! Once the mask module exposes its paths for tests, point this target at each SIMD path
-//! directly as well (same input layout).
+//! Directly: every masking path this CPU can run (`bytes`, `words`, SSE2, AVX2, AVX-512, NEON,
+//! the dispatch, through `wsproto::__mask_paths`), in place and copying, equals the reference
+//! for the payload placed at a fuzzer-chosen offset in its buffer (the copy's source and
+//! destination at different offsets), from a fuzzer-chosen phase, whole and cut in two at a
+//! fuzzer-chosen point (resuming mid-key); bytes around the payload are left alone.
+//! Then through the public `Connection`: a client's masked output is checked byte by byte
+//! against `payload ^ key`, and a server unmasks frames masked by the reference.
 //!
 //! Input layout: `[key; 4] [flags] [prefix len] [frame size] [n] [n split sizes...] [payload...]`
 //! - `flags`: bit 0 receive in `stream_messages` mode, bit 1 receive via `read_buf`, bit 2 send
-//!   with `send(Message::Binary)`, bits 3-4 scale the frame size by 1, 8, 64 or 1024.
+//!   with `send(Message::Binary)`, bits 3-4 scale the frame size by 1, 8, 64 or 1024, bits 5-7
+//!   the phase for the direct checks (with `n`'s bits 3-7 as its high bits).
+//! - `prefix len` is also the payload's offset in its buffer for the direct checks (the copy's
+//!   destination sits at `prefix len * 7 % 67`), `frame size` also the cut point (modulo the
+//!   payload length plus one).
 
+use bytes::BytesMut;
+use wsproto::__mask_paths as paths;
 use wsproto::{Bytes, Config, Connection, Message, Role};
 
 use super::wire::{
@@ -36,12 +45,21 @@ pub fn run(data: &[u8]) {
         return;
     };
     let key = [*k0, *k1, *k2, *k3];
+    let (n_byte, frame_byte) = (*n, *frame_size);
     let n = usize::from(*n & 7).min(rest.len());
     let sizes: Vec<usize> = rest[..n].iter().map(|&s| usize::from(s)).collect();
     let payload = &rest[n..];
     let prefix: Vec<u8> = (0..*prefix_len).map(|i| i.wrapping_mul(31)).collect();
     let scale = [1, 8, 64, 1024][usize::from((flags >> 3) & 3)];
     let frame_size = usize::from(*frame_size) * scale;
+    let phase = usize::from(flags >> 5) | usize::from(n_byte >> 3) << 3;
+    direct(
+        key,
+        payload,
+        usize::from(*prefix_len),
+        phase,
+        usize::from(frame_byte),
+    );
     client_masks(key, &prefix, payload, frame_size, flags & 4 != 0);
     server_unmasks(
         key,
@@ -52,6 +70,87 @@ pub fn run(data: &[u8]) {
         flags & 1 != 0,
         flags & 2 != 0,
     );
+}
+
+/// Guard bytes around the payload in the direct checks.
+const GUARD: u8 = 0xC3;
+
+/// Every path, in place and copying, equals the reference; nothing around the payload changes.
+fn direct(key: [u8; 4], payload: &[u8], offset: usize, phase: usize, cut: usize) {
+    let mut expected = payload.to_vec();
+    mask_reference(&mut expected, key, phase);
+    let cut = cut % (payload.len() + 1);
+    let (paths_here, _skipped) = paths::available();
+    assert_eq!(paths_here[0].name(), "bytes");
+    let tail = 67;
+    for path in &paths_here {
+        let name = path.name();
+        // In place, whole.
+        let mut buf = vec![GUARD; offset + payload.len() + tail];
+        buf[offset..offset + payload.len()].copy_from_slice(payload);
+        path.apply(&mut buf[offset..offset + payload.len()], key, phase);
+        assert_eq!(
+            &buf[offset..offset + payload.len()],
+            expected,
+            "{name}: apply"
+        );
+        assert!(
+            buf[..offset].iter().all(|&b| b == GUARD),
+            "{name}: wrote before"
+        );
+        assert!(
+            buf[offset + payload.len()..].iter().all(|&b| b == GUARD),
+            "{name}: wrote after"
+        );
+        // In place, in two parts: the second resumes mid-key. Applying again restores.
+        let mut parts = payload.to_vec();
+        let (a, b) = parts.split_at_mut(cut);
+        path.apply(a, key, phase);
+        path.apply(b, key, phase + cut);
+        assert_eq!(parts, expected, "{name}: apply in two parts at {cut}");
+        path.apply(&mut parts, key, phase);
+        assert_eq!(parts, payload, "{name}: apply twice is not the identity");
+        // Copying, source and destination at different offsets.
+        let dst_offset = offset * 7 % 67;
+        let mut dst = vec![GUARD; dst_offset + payload.len() + tail];
+        let mut src = vec![0u8; offset + payload.len()];
+        src[offset..].copy_from_slice(payload);
+        path.copy(
+            &mut dst[dst_offset..dst_offset + payload.len()],
+            &src[offset..],
+            key,
+            phase,
+        );
+        assert_eq!(
+            &dst[dst_offset..dst_offset + payload.len()],
+            expected,
+            "{name}: copy"
+        );
+        assert!(
+            dst[..dst_offset].iter().all(|&b| b == GUARD),
+            "{name}: copy wrote before"
+        );
+        assert!(
+            dst[dst_offset + payload.len()..]
+                .iter()
+                .all(|&b| b == GUARD),
+            "{name}: copy wrote after"
+        );
+        let mut two = vec![0u8; payload.len()];
+        let (da, db) = two.split_at_mut(cut);
+        path.copy(da, &payload[..cut], key, phase);
+        path.copy(db, &payload[cut..], key, phase + cut);
+        assert_eq!(two, expected, "{name}: copy in two parts at {cut}");
+    }
+    // The send and receive entry points.
+    let mut out = BytesMut::from(&[GUARD; 3][..]);
+    paths::extend_masked(&mut out, &payload[..cut], key, phase);
+    paths::extend_masked(&mut out, &payload[cut..], key, phase + cut);
+    assert_eq!(&out[..3], [GUARD; 3]);
+    assert_eq!(&out[3..], expected, "extend_masked");
+    let mut dst = vec![0u8; payload.len()];
+    paths::copy_masked(&mut dst, payload, key, phase);
+    assert_eq!(dst, expected, "copy_masked");
 }
 
 /// A client's frames carry a fresh key each and `payload[i] ^ key[i % 4]`, byte for byte.

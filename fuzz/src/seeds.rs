@@ -201,7 +201,223 @@ pub fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
                 ));
             }
         }
+        "handshake_server" => {
+            // [limits] [splits] [sizes..] then the request.
+            for (i, (name, request)) in requests().into_iter().enumerate() {
+                out.push((name.to_string(), [&[0, 0][..], &request].concat()));
+                let head = [
+                    [0x00, 0x02, 7, 40][..].to_vec(),
+                    vec![0x01, 0x01, 1],
+                    vec![0x0e, 0x0b, 3, 5, 1],
+                ];
+                out.push((
+                    format!("{name}_mode{i}"),
+                    [&head[i % 3][..], &request].concat(),
+                ));
+            }
+        }
+        "handshake_client" => {
+            // [flags] [splits] [sizes..] then the response.
+            for flags in [0u8, 1, 4] {
+                for (name, response) in responses(flags) {
+                    let splits: &[u8] = if flags == 4 { &[0x02, 9, 30] } else { &[0] };
+                    out.push((
+                        format!("{name}_flags{flags}"),
+                        [&[flags][..], splits, &response].concat(),
+                    ));
+                }
+            }
+        }
+        "inflate" => {
+            // [flags] [msg len] [frame size] [splits] [sizes..] then the data.
+            for (name, data) in deflate_payloads() {
+                for (j, head) in [
+                    &[0u8, 0, 0, 0][..],
+                    &[0x08, 0, 3, 0x02, 5, 1],
+                    &[0x04 | 0x10, 0, 2, 0],
+                    &[0x01 | 0x02, 2, 0, 0x01, 4],
+                ]
+                .into_iter()
+                .enumerate()
+                {
+                    out.push((format!("{name}_mode{j}"), [head, &data].concat()));
+                }
+            }
+            for len in [64, 300] {
+                out.push((
+                    format!("roundtrip_noise_{len}"),
+                    [
+                        &[0x80 | 0x20 | 0x08, 16, 20, 0][..],
+                        &noise(len, len as usize),
+                    ]
+                    .concat(),
+                ));
+            }
+        }
         _ => {}
     }
     out
+}
+
+/// Handshake requests: a browser's, the RFC 6455 §1.2 example, and malformed variants.
+fn requests() -> Vec<(&'static str, Vec<u8>)> {
+    let rfc = "GET /chat HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: websocket\r\n\
+               Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+               Origin: http://example.com\r\nSec-WebSocket-Protocol: chat, superchat\r\n\
+               Sec-WebSocket-Version: 13\r\n\r\n";
+    let browser = "GET /socket?room=1 HTTP/1.1\r\nHost: localhost:8080\r\nConnection: Upgrade\r\n\
+                   Pragma: no-cache\r\nCache-Control: no-cache\r\n\
+                   User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36\r\n\
+                   Upgrade: websocket\r\nOrigin: http://localhost:8080\r\n\
+                   Sec-WebSocket-Version: 13\r\nAccept-Encoding: gzip, deflate, br\r\n\
+                   Accept-Language: en-US,en;q=0.9\r\n\
+                   Sec-WebSocket-Key: x3JJHMbDL1EzLkh9GBhXDw==\r\n\
+                   Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n";
+    let mut out: Vec<(&'static str, Vec<u8>)> = vec![
+        ("rfc6455_1_2", rfc.into()),
+        ("browser", browser.into()),
+        ("rfc_then_frame", {
+            let mut v = rfc.as_bytes().to_vec();
+            v.extend([
+                0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+            ]);
+            v
+        }),
+        ("bare_lf", rfc.replace("\r\n", "\n").into()),
+        ("leading_crlf", format!("\r\n\r\n{rfc}").into()),
+        ("partial", rfc[..60].into()),
+    ];
+    let variants: [(&'static str, &str, &str); 12] = [
+        ("post", "GET /chat", "POST /chat"),
+        ("http10", "HTTP/1.1", "HTTP/1.0"),
+        ("version8", "Version: 13", "Version: 8"),
+        ("no_upgrade", "Upgrade: websocket\r\n", ""),
+        ("no_host", "Host: server.example.com\r\n", ""),
+        ("bad_key", "dGhlIHNhbXBsZSBub25jZQ==", "short=="),
+        (
+            "dup_key",
+            "Origin:",
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nOrigin:",
+        ),
+        ("bad_target", "/chat", "chat"),
+        (
+            "absolute_target",
+            "/chat",
+            "ws://server.example.com/chat?x=1",
+        ),
+        ("bad_protocols", "chat, superchat", "chat,, \"x\""),
+        (
+            "extensions",
+            "Origin:",
+            "Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=10, x; y=\"z\"\r\nOrigin:",
+        ),
+        (
+            "obs_fold",
+            "Origin: http://example.com\r\n",
+            "Origin: http://example.com\r\n folded\r\n",
+        ),
+    ];
+    for (name, from, to) in variants {
+        out.push((name, rfc.replacen(from, to, 1).into()));
+    }
+    out
+}
+
+/// Handshake responses for the client whose request is built from `flags`.
+fn responses(flags: u8) -> Vec<(&'static str, Vec<u8>)> {
+    let key = super::handshake_client::key_for(flags);
+    let accept = wsproto::handshake::accept_key(key.as_bytes());
+    let ok = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Accept: {accept}\r\n\r\n"
+    );
+    vec![
+        ("valid_101", ok.clone().into()),
+        ("valid_101_then_frames", {
+            let mut v = ok.clone().into_bytes();
+            v.extend([0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f, 0x89, 0x00]);
+            v
+        }),
+        (
+            "valid_101_protocol",
+            ok.replace("\r\n\r\n", "\r\nSec-WebSocket-Protocol: chat\r\n\r\n")
+                .into(),
+        ),
+        (
+            "continue_then_101",
+            format!("HTTP/1.1 100 Continue\r\n\r\n{ok}").into(),
+        ),
+        (
+            "wrong_accept",
+            ok.replace(&accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=").into(),
+        ),
+        (
+            "two_accepts",
+            ok.replace("\r\n\r\n", &format!("\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"))
+                .into(),
+        ),
+        ("101_http10", ok.replacen("HTTP/1.1", "HTTP/1.0", 1).into()),
+        ("no_upgrade", ok.replacen("Upgrade: websocket\r\n", "", 1).into()),
+        (
+            "401_with_body",
+            "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer\r\nContent-Length: 12\r\n\r\nlog in first"
+                .into(),
+        ),
+        (
+            "404_unsized_body",
+            "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\n\r\nno such socket".into(),
+        ),
+        (
+            "302_redirect",
+            "HTTP/1.1 302 Found\r\nLocation: ws://elsewhere/\r\nContent-Length: 0\r\n\r\n".into(),
+        ),
+        ("garbage", b"SSH-2.0-OpenSSH_9.6\r\n\r\n".to_vec()),
+        ("truncated", ok.as_bytes()[..50].to_vec()),
+    ]
+}
+
+/// Payloads for `inflate`: real raw-deflate streams (as permessage-deflate sends them, trailer
+/// removed) and invalid ones.
+fn deflate_payloads() -> Vec<(&'static str, Vec<u8>)> {
+    vec![
+        // RFC 7692 §7.2.3.1: "Hello" compressed.
+        (
+            "rfc7692_hello",
+            vec![0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00],
+        ),
+        // §7.2.3.3: "Hello" as a stored (uncompressed) block.
+        (
+            "rfc7692_stored",
+            vec![
+                0x00, 0x05, 0x00, 0xfa, 0xff, 0x48, 0x65, 0x6c, 0x6c, 0x6f, 0x00,
+            ],
+        ),
+        // §7.2.3.6: an empty message.
+        ("rfc7692_empty", vec![0x00]),
+        // 70000 bytes of `a` (zlib level 9, raw, sync-flushed, trailer removed): over the
+        // 64 KiB limit from 86 bytes.
+        ("bomb_70000", {
+            let mut v = vec![
+                0xec, 0xc1, 0x31, 0x01, 0x00, 0x00, 0x00, 0xc2, 0xa0, 0xac, 0xeb, 0x5f, 0xc2, 0x12,
+                0x9e, 0x40, 0x01,
+            ];
+            v.extend(std::iter::repeat_n(0x00, 67));
+            v.extend([0x6f, 0x03]);
+            v
+        }),
+        // "héllo wörld € 😀 " eight times, zlib level 6: text with back-references.
+        (
+            "utf8_text",
+            vec![
+                0xca, 0x38, 0xbc, 0x32, 0x27, 0x27, 0x5f, 0xa1, 0xfc, 0xf0, 0xb6, 0xa2, 0x9c, 0x14,
+                0x85, 0x47, 0x4d, 0x6b, 0x14, 0x3e, 0xcc, 0x9f, 0xd1, 0xa0, 0x90, 0x31, 0xd8, 0x85,
+                0x01, 0x00,
+            ],
+        ),
+        ("invalid_block_type", vec![0xff, 0xff, 0xff]),
+        (
+            "bad_utf8_stored",
+            vec![0x00, 0x02, 0x00, 0xfd, 0xff, 0xc3, 0x28, 0x00],
+        ),
+    ]
 }

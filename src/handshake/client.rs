@@ -678,6 +678,11 @@ fn parse_response(
     let (Some(version), Some(status)) = (parsed.version, parsed.code) else {
         return Err(HandshakeError::MalformedHttp("incomplete status line"));
     };
+    // httparse takes any three digits; RFC 9110 §15 defines 100-599 and calls the rest invalid
+    // (a `001` has no class: neither interim nor final).
+    if !(100..=599).contains(&status) {
+        return Err(HandshakeError::MalformedHttp("status code outside 100-599"));
+    }
     let reason = parsed.reason.unwrap_or("").to_string();
     let headers = to_headers(parsed.headers);
     Ok((version, status, reason, headers))

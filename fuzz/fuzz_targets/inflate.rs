@@ -1,0 +1,4 @@
+#![no_main]
+//! See `wsproto_fuzz::inflate` for what this target checks and its input layout.
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| wsproto_fuzz::inflate::run(data));
