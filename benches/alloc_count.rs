@@ -15,14 +15,16 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 
 use wsproto::{Bytes, Config, Connection, Event, Message, Role};
 
+#[path = "common/feed.rs"]
+mod feed;
 #[path = "common/workloads.rs"]
 mod workloads;
 
+use feed::{feed_read_buf, feed_receive};
 use workloads::{READ_SIZE, Workload};
 
 struct Counting;
@@ -114,39 +116,6 @@ fn measure(f: impl FnOnce()) -> Counts {
         reallocs: after.reallocs - before.reallocs,
         bytes: after.bytes - before.bytes,
     }
-}
-
-fn drain(conn: &mut Connection) -> usize {
-    let mut messages = 0;
-    while let Some(event) = conn.poll_event().expect("valid input") {
-        if matches!(event, Event::Text(_) | Event::Binary(_)) {
-            messages += 1;
-        }
-        black_box(event);
-    }
-    messages
-}
-
-fn feed_receive(conn: &mut Connection, wire: &[u8]) -> usize {
-    let mut messages = 0;
-    for read in wire.chunks(READ_SIZE) {
-        conn.receive(read);
-        messages += drain(conn);
-    }
-    messages
-}
-
-fn feed_read_buf(conn: &mut Connection, mut wire: &[u8]) -> usize {
-    let mut messages = 0;
-    while !wire.is_empty() {
-        let buf = conn.read_buf();
-        let n = buf.len().min(READ_SIZE).min(wire.len());
-        buf[..n].copy_from_slice(&wire[..n]);
-        conn.commit(n);
-        wire = &wire[n..];
-        messages += drain(conn);
-    }
-    messages
 }
 
 /// Rows that must show no allocation for `ALLOC_CHECK=1`, with what they showed.

@@ -19,48 +19,16 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use wsproto::{Config, Connection, Event, Role};
 
+#[path = "common/feed.rs"]
+mod feed;
 #[path = "common/workloads.rs"]
 mod workloads;
 
+use feed::{feed_read_buf, feed_receive};
 use workloads::{READ_SIZE, Workload};
 
 fn server() -> Connection {
     Connection::new(Role::Server, Config::default())
-}
-
-fn drain(conn: &mut Connection) -> usize {
-    let mut messages = 0;
-    while let Some(event) = conn.poll_event().expect("valid input") {
-        if matches!(event, Event::Text(_) | Event::Binary(_)) {
-            messages += 1;
-        }
-        black_box(event);
-    }
-    messages
-}
-
-/// Feeds `wire` through `receive`, 16 KiB at a time; returns the messages received.
-fn feed_receive(conn: &mut Connection, wire: &[u8]) -> usize {
-    let mut messages = 0;
-    for read in wire.chunks(READ_SIZE) {
-        conn.receive(read);
-        messages += drain(conn);
-    }
-    messages
-}
-
-/// Feeds `wire` through `read_buf` / `commit`, at most 16 KiB at a time.
-fn feed_read_buf(conn: &mut Connection, mut wire: &[u8]) -> usize {
-    let mut messages = 0;
-    while !wire.is_empty() {
-        let buf = conn.read_buf();
-        let n = buf.len().min(READ_SIZE).min(wire.len());
-        buf[..n].copy_from_slice(&wire[..n]);
-        conn.commit(n);
-        wire = &wire[n..];
-        messages += drain(conn);
-    }
-    messages
 }
 
 /// Checks, before timing, that both feeding paths deliver exactly the workload's messages.
