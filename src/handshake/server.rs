@@ -207,9 +207,11 @@ impl Request {
             })
     }
 
-    /// The first subprotocol in the client's order of preference that is also in `supported`
-    /// (compared exactly: subprotocol names are case-sensitive), if any: the argument for
-    /// [`AcceptOptions::subprotocol`], so that "pick the first supported one" is one line.
+    /// The first subprotocol of `supported` (the server's, in decreasing order of preference)
+    /// that the client offered, compared exactly (subprotocol names are case-sensitive), if
+    /// any: the argument for [`AcceptOptions::subprotocol`], so that "pick the first supported
+    /// one" is one line. The server's order decides, as in Python's `websockets`, axum and
+    /// gorilla/websocket; for the client's order, search [`protocols`](Self::protocols).
     ///
     /// Browsers, Node's `ws` and tungstenite fail the connection when they offered subprotocols
     /// and the `101` selects none, although RFC 6455 allows it: when this returns `None` for a
@@ -225,7 +227,8 @@ impl Request {
     ///                Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
     ///                Sec-WebSocket-Protocol: x.unknown, interop.v1, chat\r\n\r\n")?
     ///     .expect("complete");
-    /// assert_eq!(request.select_subprotocol(&["chat", "interop.v1"]), Some("interop.v1"));
+    /// assert_eq!(request.select_subprotocol(&["interop.v2", "interop.v1"]), Some("interop.v1"));
+    /// assert_eq!(request.select_subprotocol(&["chat", "interop.v1"]), Some("chat"));
     /// assert_eq!(request.select_subprotocol(&["Chat"]), None);
     ///
     /// let options = AcceptOptions::new().subprotocol(request.select_subprotocol(&["chat"]));
@@ -234,10 +237,12 @@ impl Request {
     /// # Ok::<(), wsproto::handshake::HandshakeError>(())
     /// ```
     pub fn select_subprotocol<S: AsRef<str>>(&self, supported: &[S]) -> Option<&str> {
-        self.protocols
-            .iter()
-            .map(String::as_str)
-            .find(|p| supported.iter().any(|s| s.as_ref() == *p))
+        supported.iter().find_map(|s| {
+            self.protocols
+                .iter()
+                .map(String::as_str)
+                .find(|p| *p == s.as_ref())
+        })
     }
 
     /// Builds the `101 Switching Protocols` response that accepts this request with `options`.
@@ -741,11 +746,15 @@ mod tests {
     }
 
     #[test]
-    fn select_subprotocol_follows_the_clients_order() {
+    fn select_subprotocol_follows_the_servers_order() {
         let (_, request) =
             offering("Sec-WebSocket-Protocol: x.unknown, interop.v1, interop.v2\r\n");
         assert_eq!(
             request.select_subprotocol(&["interop.v2", "interop.v1"]),
+            Some("interop.v2")
+        );
+        assert_eq!(
+            request.select_subprotocol(&["interop.v3", "interop.v1", "interop.v2"]),
             Some("interop.v1")
         );
         let owned = alloc::vec![String::from("interop.v2")];
