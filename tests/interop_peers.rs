@@ -608,6 +608,8 @@ impl Peer {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        // Its own process group, so that what it starts (Chromium) goes with it.
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
         let mut child = command
             .spawn()
             .map_err(|e| format!("{name}: cannot start: {e}"))?;
@@ -700,6 +702,11 @@ impl Peer {
 
 impl Drop for Peer {
     fn drop(&mut self) {
+        // The whole group (the peer and any browser it launched), by its id.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
