@@ -105,7 +105,11 @@ async fn expect_echo(ws: &mut Ws, m: Message) -> Result<(), String> {
     if got == m {
         Ok(())
     } else {
-        Err(format!("echo: got {}, want {}", describe(&got), describe(&m)))
+        Err(format!(
+            "echo: got {}, want {}",
+            describe(&got),
+            describe(&m)
+        ))
     }
 }
 
@@ -181,7 +185,11 @@ async fn client_scenario(base: &str, scenario: &str) -> Result<(), String> {
             }
             ws.flush().await.map_err(|e| e.to_string())?;
             for i in 0..1000 {
-                check("burst", next_data(&mut ws).await?, text(&format!("burst {i}")))?;
+                check(
+                    "burst",
+                    next_data(&mut ws).await?,
+                    text(&format!("burst {i}")),
+                )?;
             }
             close_normally(ws).await
         }
@@ -299,6 +307,8 @@ pub async fn start_server(report: Arc<Report>) -> String {
 async fn serve(stream: TcpStream, report: Arc<Report>) {
     let _ = stream.set_nodelay(true);
     let mut path = String::new();
+    // The closure's type is tungstenite's callback signature (a large `Err`, as it defines it).
+    #[allow(clippy::result_large_err)]
     let select = |request: &Request, mut response: Response| {
         path = request.uri().path().to_string();
         let offered: Vec<String> = request
@@ -387,8 +397,11 @@ async fn serve(stream: TcpStream, report: Arc<Report>) {
             Ok(Some(Message::Close(f))) => {
                 if scenario == "close-from-client" {
                     let result = match f {
-                        Some(f) => check("code", u16::from(f.code), CLIENT_CLOSE.0)
-                            .and(check("reason", f.reason.as_str(), CLIENT_CLOSE.1)),
+                        Some(f) => check("code", u16::from(f.code), CLIENT_CLOSE.0).and(check(
+                            "reason",
+                            f.reason.as_str(),
+                            CLIENT_CLOSE.1,
+                        )),
                         None => Err("a close without a code".into()),
                     };
                     report.record(&row, result);
