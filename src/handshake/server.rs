@@ -332,7 +332,7 @@ fn resource_from_target(target: &str) -> Option<String> {
 /// use wsproto::handshake::AcceptOptions;
 ///
 /// let options = AcceptOptions::new()
-///     .subprotocol(Some("chat"))
+///     .subprotocol("chat")
 ///     .header("Set-Cookie", "session=1; HttpOnly; Secure")?;
 /// # Ok::<(), wsproto::handshake::HandshakeError>(())
 /// ```
@@ -352,10 +352,19 @@ impl AcceptOptions {
     }
 
     /// Selects a subprotocol (RFC 6455 §4.2.2 item 5.4): it must be one the client offered.
-    /// `None` selects none (the default). Takes what [`Request::select_subprotocol`] returns;
-    /// from an owned `Option<String>`, pass `.as_deref()`.
-    pub fn subprotocol(mut self, protocol: Option<&str>) -> Self {
-        self.subprotocol = protocol.map(String::from);
+    /// Takes a `&str`, or an `Option<&str>` such as what [`Request::select_subprotocol`]
+    /// returns; `None` selects none (the default). From an owned `Option<String>`, pass
+    /// `.as_deref()`.
+    ///
+    /// ```
+    /// use wsproto::handshake::AcceptOptions;
+    ///
+    /// let chat = AcceptOptions::new().subprotocol("chat");
+    /// assert_eq!(chat, AcceptOptions::new().subprotocol(Some("chat")));
+    /// assert_eq!(AcceptOptions::new().subprotocol(None), AcceptOptions::new());
+    /// ```
+    pub fn subprotocol<'a>(mut self, protocol: impl Into<Option<&'a str>>) -> Self {
+        self.subprotocol = protocol.into().map(String::from);
         self
     }
 
