@@ -21,10 +21,14 @@ mod tungstenite_peer;
 
 use std::io::{BufRead, BufReader, Write as _};
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::timeout;
 use wsproto::extensions::deflate::DeflateConfig;
@@ -160,7 +164,95 @@ fn describe(m: &Message) -> String {
 // Our scenario server (tokio driver)
 // ---------------------------------------------------------------------------------------------
 
-type Ws = WebSocketStream<TcpStream>;
+type Ws = WebSocketStream<Counting>;
+
+/// A TCP stream that counts the bytes it carries, to see that permessage-deflate was used.
+pub struct Counting {
+    inner: TcpStream,
+    read: Arc<AtomicUsize>,
+    written: Arc<AtomicUsize>,
+}
+
+impl Counting {
+    fn new(inner: TcpStream) -> (Self, Arc<AtomicUsize>, Arc<AtomicUsize>) {
+        let (read, written) = (Arc::default(), Arc::default());
+        let stream = Counting {
+            inner,
+            read: Arc::clone(&read),
+            written: Arc::clone(&written),
+        };
+        (stream, read, written)
+    }
+}
+
+impl AsyncRead for Counting {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let result = Pin::new(&mut self.inner).poll_read(cx, buf);
+        self.read
+            .fetch_add(buf.filled().len() - before, Ordering::Relaxed);
+        result
+    }
+}
+
+impl AsyncWrite for Counting {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let result = Pin::new(&mut self.inner).poll_write(cx, data);
+        if let Poll::Ready(Ok(n)) = result {
+            self.written.fetch_add(n, Ordering::Relaxed);
+        }
+        result
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let result = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(n)) = result {
+            self.written.fetch_add(n, Ordering::Relaxed);
+        }
+        result
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// The deflate scenario moves about 1.2 MB of payload each way; compressed, a few KB.
+const COMPRESSED_AT_MOST: usize = 64 * 1024;
+
+fn compressed(read: &AtomicUsize, written: &AtomicUsize) -> Result<(), String> {
+    let (read, written) = (
+        read.load(Ordering::Relaxed),
+        written.load(Ordering::Relaxed),
+    );
+    if read <= COMPRESSED_AT_MOST && written <= COMPRESSED_AT_MOST {
+        Ok(())
+    } else {
+        Err(format!(
+            "not compressed on the wire: {read} bytes read, {written} written"
+        ))
+    }
+}
 
 /// Serves every scenario path; rows for the server's own checks go to `report` as
 /// `{peer} client -> wsproto server: {scenario} [wsproto server saw]`, the peer taken from the
@@ -222,6 +314,7 @@ async fn serve(stream: TcpStream, report: Arc<Report>) {
         _ => {}
     }
     let options = Options::default().config(config).deflate(deflate);
+    let (stream, read, written) = Counting::new(stream);
     let accepted = WebSocketStream::accept_with_options(stream, &options, |request| {
         Ok(AcceptOptions::new().subprotocol(request.select_subprotocol(&SUPPORTED)))
     })
@@ -243,8 +336,18 @@ async fn serve(stream: TcpStream, report: Arc<Report>) {
         }
         _ => {}
     }
+    let negotiated = ws.connection().deflate_enabled();
     let outcome = echo(&mut ws).await;
     match scenario.as_str() {
+        // Only when the client offered it (tungstenite does not).
+        "deflate" if negotiated => report.record(
+            &row,
+            match outcome {
+                Echoed::Closed(..) => compressed(&read, &written),
+                Echoed::Other(why) => Err(why),
+                other => Err(format!("{other:?}")),
+            },
+        ),
         "close-from-client" => report.record(
             &row,
             match outcome {
@@ -371,6 +474,16 @@ async fn connect(
     url: &str,
     options: &Options,
 ) -> Result<(Ws, wsproto::handshake::Response), String> {
+    connect_counting(url, options)
+        .await
+        .map(|(ws, r, _)| (ws, r))
+}
+
+/// [`connect`], also returning the counter of bytes read and written.
+async fn connect_counting(
+    url: &str,
+    options: &Options,
+) -> Result<(Ws, wsproto::handshake::Response, [Arc<AtomicUsize>; 2]), String> {
     let addr = url
         .strip_prefix("ws://")
         .and_then(|rest| rest.split('/').next())
@@ -381,9 +494,11 @@ async fn connect(
     let connected = timeout(WAIT, async {
         let stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
         let _ = stream.set_nodelay(true);
-        WebSocketStream::client_with_options(stream, request, options)
+        let (stream, read, written) = Counting::new(stream);
+        let (ws, response) = WebSocketStream::client_with_options(stream, request, options)
             .await
-            .map_err(|e| format!("handshake: {e}"))
+            .map_err(|e| format!("handshake: {e}"))?;
+        Ok((ws, response, [read, written]))
     })
     .await;
     connected.map_err(|_| "handshake timed out".to_string())?
@@ -529,7 +644,8 @@ async fn wsproto_client(base: &str, scenario: &str, peer_deflate: bool) -> Resul
             close_normally(ws).await
         }
         "deflate" | "deflate-declined" => {
-            let (mut ws, response) = connect(&url, &Options::default()).await?;
+            let (mut ws, response, [read, written]) =
+                connect_counting(&url, &Options::default()).await?;
             let want = peer_deflate && scenario == "deflate";
             check(
                 "deflate negotiated",
@@ -546,6 +662,10 @@ async fn wsproto_client(base: &str, scenario: &str, peer_deflate: bool) -> Resul
             if scenario == "deflate" {
                 expect_echo(&mut ws, Message::binary(zeros)).await?;
                 expect_echo(&mut ws, text(&utf8)).await?;
+            }
+            if want {
+                // Both ways: ours compressed, and the peer's echoes came compressed.
+                compressed(&read, &written)?;
             }
             close_normally(ws).await
         }
@@ -967,10 +1087,16 @@ fn interop_matrix() {
         if !names.iter().any(|n| n.starts_with(&prefix)) {
             continue;
         }
-        let checks: &[&str] = if peer == "chromium" {
-            &["close-from-client", "close-from-server"]
-        } else {
-            SERVER_CHECKS
+        let checks: &[&str] = match peer {
+            "chromium" => &["close-from-client", "close-from-server", "deflate"],
+            "tokio-tungstenite" => SERVER_CHECKS,
+            _ => &[
+                "close-from-client",
+                "close-from-server",
+                "violation-utf8",
+                "violation-opcode",
+                "deflate",
+            ],
         };
         for check in checks {
             let name = format!("{prefix}{check} [wsproto server saw]");
