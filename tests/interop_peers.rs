@@ -379,6 +379,16 @@ async fn serve(stream: TcpStream, report: Arc<Report>) {
     }
 }
 
+/// A whole scenario, bounded in time (each of its waits is bounded too).
+pub async fn bounded(
+    scenario: impl std::future::Future<Output = Result<(), String>>,
+) -> Result<(), String> {
+    const LIMIT: Duration = Duration::from_secs(60);
+    timeout(LIMIT, scenario)
+        .await
+        .unwrap_or_else(|_| Err(format!("the scenario took over {LIMIT:?}")))
+}
+
 fn within(elapsed: Duration) -> Result<(), String> {
     if elapsed <= CLOSE_WITHIN {
         Ok(())
@@ -1009,11 +1019,11 @@ fn interop_matrix() {
         let name = format!("wsproto client -> tokio-tungstenite server: {scenario}");
         if *scenario == "deflate" {
             // tungstenite has no permessage-deflate: our offer must be declined cleanly.
-            let result = rt.block_on(wsproto_client(&tt_base, scenario, false));
+            let result = rt.block_on(bounded(wsproto_client(&tt_base, scenario, false)));
             report.record(&format!("{name} (declined: peer lacks it)"), result);
             continue;
         }
-        let result = rt.block_on(wsproto_client(&tt_base, scenario, false));
+        let result = rt.block_on(bounded(wsproto_client(&tt_base, scenario, false)));
         report.record(&name, result);
     }
 
@@ -1164,7 +1174,7 @@ fn run_server_peer(rt: &tokio::runtime::Runtime, report: &Report, label: &str, c
     };
     let base = format!("ws://127.0.0.1:{port}");
     for scenario in CLIENT_SCENARIOS {
-        let result = rt.block_on(wsproto_client(&base, scenario, true));
+        let result = rt.block_on(bounded(wsproto_client(&base, scenario, true)));
         report.record(&format!("{prefix}{scenario}"), result);
     }
     peer.finish();

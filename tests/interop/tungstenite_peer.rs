@@ -268,17 +268,17 @@ pub async fn client_scenarios(report: &Report, base: &str, examples: &[(String, 
         match *scenario {
             "deflate" => report.not_applicable(&name, "tungstenite has no permessage-deflate"),
             "deflate-declined" => report.not_applicable(&name, "tungstenite offers no extension"),
-            _ => report.record(&name, client_scenario(base, scenario).await),
+            _ => report.record(&name, super::bounded(client_scenario(base, scenario)).await),
         }
     }
     for (name, url) in examples {
-        let result = async {
+        let result = super::bounded(async {
             let (mut ws, protocol) = connect(url).await?;
             // An echo example selects the client's first choice.
             check("subprotocol", protocol.as_deref(), Some(PROTOCOLS[0]))?;
             expect_echo(&mut ws, text("hello ✓")).await?;
             close_normally(ws).await
-        }
+        })
         .await;
         report.record(&format!("{prefix}{name}"), result);
     }
