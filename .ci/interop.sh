@@ -24,7 +24,7 @@ python3 -c "import venv, ensurepip" 2>/dev/null || apt_install python3-venv
 [ -x "$dir/.venv/bin/python" ] || timeout 120 python3 -m venv "$dir/.venv"
 timeout 300 "$dir/.venv/bin/python" -m pip install -q --disable-pip-version-check -r "$dir/requirements.txt"
 
-# The examples the matrix runs (echo_server, echo_server_tokio, chat), then the matrix.
+# The examples the matrix runs (echo_server, echo_server_tokio, hyper_upgrade, chat), then the matrix.
 timeout 900 cargo build -q --all-features --examples
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

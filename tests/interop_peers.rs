@@ -5,7 +5,7 @@
 //! `WebSocket`), Python `websockets`, Node `ws` and `tokio-tungstenite`, each at the version
 //! pinned in `tests/interop/` (npm and pip lock files) or in `Cargo.toml`. Our side: a scenario
 //! server and client written here over the tokio driver, and the `echo_server`,
-//! `echo_server_tokio` and `chat` examples as built by `cargo test`.
+//! `echo_server_tokio`, `hyper_upgrade` and `chat` examples as built by `cargo test`.
 //!
 //! The scenarios and what each server does on which path are described in
 //! `tests/interop/README.md`. Every (peer, direction, scenario) prints `PASS name` or
@@ -987,7 +987,7 @@ fn interop_matrix() {
     // Our examples, which the peers' clients also meet (their subprotocol selection is what
     // browsers, ws and tungstenite insisted on).
     let mut examples = Vec::new();
-    for name in ["echo_server", "echo_server_tokio"] {
+    for name in ["echo_server", "echo_server_tokio", "hyper_upgrade"] {
         match start_example(name) {
             Ok((peer, addr)) => examples.push((name, peer, format!("ws://{addr}/"))),
             Err(e) if required => report.record(&format!("example {name}"), Err(e)),
