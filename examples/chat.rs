@@ -83,8 +83,12 @@ async fn serve(
         (Some(b"GET"), Some(b"/ws")) => {
             let mut handshake =
                 ServerHandshake::with_config(Config::default().max_message_size(MAX_MESSAGE));
-            match handshake.receive(&head) {
-                Ok(Some(_)) => {}
+            // The page's protocol, when the client offers it (a client that offers
+            // subprotocols fails the connection if the `101` selects none).
+            let options = match handshake.receive(&head) {
+                Ok(Some(request)) => {
+                    AcceptOptions::new().subprotocol(request.select_subprotocol(&["chat"]))
+                }
                 Ok(None) => unreachable!("the whole head was fed"),
                 Err(e) => {
                     if let Some(response) = e.response() {
@@ -92,8 +96,8 @@ async fn serve(
                     }
                     return Err(e.into());
                 }
-            }
-            let (response, connection) = handshake.accept(AcceptOptions::new())?;
+            };
+            let (response, connection) = handshake.accept(options)?;
             stream.write_all(&response).await?;
             stream.set_nodelay(true)?;
             chat(

@@ -11,9 +11,9 @@
 use std::net::{TcpListener, TcpStream};
 use std::thread;
 
-use wsproto::handshake::AcceptOptions;
+use wsproto::handshake::{AcceptOptions, Request};
 use wsproto::io::blocking::WebSocket;
-use wsproto::io::{Error, Options};
+use wsproto::io::{Error, Options, Rejection};
 use wsproto::{Config, Message};
 
 /// Room for the testsuite's largest messages (16 MiB, section 9) with margin.
@@ -42,11 +42,18 @@ fn main() -> std::io::Result<()> {
     Ok(())
 }
 
+/// Accepts every request. An echo server speaks any subprotocol, so it selects the client's
+/// first choice: browsers, Node's `ws` and tungstenite fail the connection when they offered
+/// subprotocols and the `101` selects none.
+fn accept(request: &Request) -> Result<AcceptOptions, Rejection> {
+    let first = request.protocols().first().map(String::as_str);
+    Ok(AcceptOptions::new().subprotocol(first))
+}
+
 fn serve(stream: TcpStream, options: &Options) {
     let peer = stream.peer_addr().ok();
     let _ = stream.set_nodelay(true);
-    let mut ws = match WebSocket::accept_with_options(stream, options, |_| Ok(AcceptOptions::new()))
-    {
+    let mut ws = match WebSocket::accept_with_options(stream, options, accept) {
         Ok(ws) => ws,
         Err(e) => {
             eprintln!("{peer:?}: handshake failed: {e}");

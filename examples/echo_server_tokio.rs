@@ -7,9 +7,9 @@
 //! ```
 
 use tokio::net::{TcpListener, TcpStream};
-use wsproto::handshake::AcceptOptions;
+use wsproto::handshake::{AcceptOptions, Request};
 use wsproto::io::tokio::WebSocketStream;
-use wsproto::io::{Error, Options};
+use wsproto::io::{Error, Options, Rejection};
 use wsproto::{Config, Message};
 
 /// Room for the testsuite's largest messages (16 MiB, section 9) with margin.
@@ -41,19 +41,24 @@ async fn main() -> std::io::Result<()> {
     }
 }
 
+/// Accepts every request. An echo server speaks any subprotocol, so it selects the client's
+/// first choice: browsers, Node's `ws` and tungstenite fail the connection when they offered
+/// subprotocols and the `101` selects none.
+fn accept(request: &Request) -> Result<AcceptOptions, Rejection> {
+    let first = request.protocols().first().map(String::as_str);
+    Ok(AcceptOptions::new().subprotocol(first))
+}
+
 async fn serve(stream: TcpStream, options: &Options) {
     let peer = stream.peer_addr().ok();
     let _ = stream.set_nodelay(true);
-    let mut ws =
-        match WebSocketStream::accept_with_options(stream, options, |_| Ok(AcceptOptions::new()))
-            .await
-        {
-            Ok(ws) => ws,
-            Err(e) => {
-                eprintln!("{peer:?}: handshake failed: {e}");
-                return;
-            }
-        };
+    let mut ws = match WebSocketStream::accept_with_options(stream, options, accept).await {
+        Ok(ws) => ws,
+        Err(e) => {
+            eprintln!("{peer:?}: handshake failed: {e}");
+            return;
+        }
+    };
     loop {
         match ws.read().await {
             Ok(message @ (Message::Text(_) | Message::Binary(_))) => {

@@ -61,7 +61,10 @@ async fn handle(mut request: Request<Incoming>) -> Result<Response<Full<Bytes>>,
     #[cfg(feature = "deflate")]
     let deflate =
         ws_request.negotiate_deflate(&wsproto::extensions::deflate::DeflateConfig::default());
-    let mut options = AcceptOptions::new();
+    // An echo server speaks any subprotocol: the client's first choice (browsers, ws and
+    // tungstenite fail the connection when they offered some and none is selected).
+    let first = ws_request.protocols().first().map(String::as_str);
+    let mut options = AcceptOptions::new().subprotocol(first);
     #[cfg(feature = "deflate")]
     if let Some(params) = deflate.clone() {
         options = options.deflate(params);

@@ -440,8 +440,7 @@ fn accept_with_selects_a_subprotocol_from_the_request() {
             let mut ws = WebSocket::accept_with(stream, |request| {
                 assert_eq!(request.path(), "/chat");
                 assert_eq!(request.query(), Some("room=1"));
-                let protocol = request.select_protocol(&["v2", "v1"]).map(String::from);
-                Ok(AcceptOptions::new().subprotocol(protocol))
+                Ok(AcceptOptions::new().subprotocol(request.select_subprotocol(&["v2", "v1"])))
             })
             .unwrap();
             assert_eq!(ws.connection().subprotocol(), Some("v2"));

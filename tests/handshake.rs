@@ -340,19 +340,14 @@ fn client_and_server_in_memory_with_subprotocol_negotiation() {
     let req = server.receive(client.request_bytes()).unwrap().unwrap();
     assert_eq!(req.host(), "localhost:9001");
     assert_eq!(req.headers().get_str("cookie"), Some("session=42"));
-    // The server supports v1 and v2; the client prefers v2 of those.
-    let protocol = req
-        .select_protocol(&["v1.chat", "v2.chat"])
-        .map(String::from);
-    assert_eq!(protocol.as_deref(), Some("v2.chat"));
-    let (response, mut server_conn) = server
-        .accept(
-            AcceptOptions::new()
-                .subprotocol(protocol)
-                .header("Set-Cookie", "seen=1")
-                .unwrap(),
-        )
+    // The server supports v2 and v1, and prefers v2.
+    let protocol = req.select_subprotocol(&["v2.chat", "v1.chat"]);
+    assert_eq!(protocol, Some("v2.chat"));
+    let options = AcceptOptions::new()
+        .subprotocol(protocol)
+        .header("Set-Cookie", "seen=1")
         .unwrap();
+    let (response, mut server_conn) = server.accept(options).unwrap();
 
     let ClientOutcome::Accepted {
         connection: mut client_conn,

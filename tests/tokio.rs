@@ -515,8 +515,7 @@ async fn accept_with_chooses_a_subprotocol_or_rejects() {
                     if request.path() != "/chat" {
                         return Err(Rejection::new(404).body("no such room"));
                     }
-                    let protocol = request.select_protocol(&["v1"]).map(String::from);
-                    Ok(AcceptOptions::new().subprotocol(protocol))
+                    Ok(AcceptOptions::new().subprotocol(request.select_subprotocol(&["v1"])))
                 })
                 .await;
                 results.push(result.map(|ws| ws.connection().subprotocol().map(String::from)));

@@ -41,8 +41,8 @@
 //! assert_eq!(request.resource(), "/chat");
 //! assert_eq!(request.origin(), Some("http://localhost"));
 //! // The application decides: here, the subprotocol it prefers among those offered.
-//! let protocol = request.select_protocol(&["v1.chat"]).map(String::from);
-//! let (response, mut server_conn) = server.accept(AcceptOptions::new().subprotocol(protocol))?;
+//! let options = AcceptOptions::new().subprotocol(request.select_subprotocol(&["v1.chat"]));
+//! let (response, mut server_conn) = server.accept(options)?;
 //!
 //! // The server may send a message right away; it travels behind the 101 response.
 //! server_conn.send_text("hello")?;

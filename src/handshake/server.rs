@@ -207,13 +207,42 @@ impl Request {
             })
     }
 
-    /// The first subprotocol in the client's order of preference that is also in `supported`,
-    /// if any: a ready argument for [`AcceptOptions::subprotocol`].
-    pub fn select_protocol(&self, supported: &[&str]) -> Option<&str> {
-        self.protocols
-            .iter()
-            .map(String::as_str)
-            .find(|p| supported.contains(p))
+    /// The first subprotocol of `supported` (the server's, in decreasing order of preference)
+    /// that the client offered, compared exactly (subprotocol names are case-sensitive), if
+    /// any: the argument for [`AcceptOptions::subprotocol`], so that "pick the first supported
+    /// one" is one line. The server's order decides, as in Python's `websockets`, axum and
+    /// gorilla/websocket; for the client's order, search [`protocols`](Self::protocols).
+    ///
+    /// Browsers, Node's `ws` and tungstenite fail the connection when they offered subprotocols
+    /// and the `101` selects none, although RFC 6455 allows it: when this returns `None` for a
+    /// request whose [`protocols`](Self::protocols) are not empty, reject it (or accept it
+    /// knowing such clients will drop it).
+    ///
+    /// ```
+    /// use wsproto::handshake::{AcceptOptions, ServerHandshake};
+    ///
+    /// let mut server = ServerHandshake::new();
+    /// let request = server
+    ///     .receive(b"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+    ///                Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+    ///                Sec-WebSocket-Protocol: x.unknown, interop.v1, chat\r\n\r\n")?
+    ///     .expect("complete");
+    /// assert_eq!(request.select_subprotocol(&["interop.v2", "interop.v1"]), Some("interop.v1"));
+    /// assert_eq!(request.select_subprotocol(&["chat", "interop.v1"]), Some("chat"));
+    /// assert_eq!(request.select_subprotocol(&["Chat"]), None);
+    ///
+    /// let options = AcceptOptions::new().subprotocol(request.select_subprotocol(&["chat"]));
+    /// let (_response, connection) = server.accept(options)?;
+    /// assert_eq!(connection.subprotocol(), Some("chat"));
+    /// # Ok::<(), wsproto::handshake::HandshakeError>(())
+    /// ```
+    pub fn select_subprotocol<S: AsRef<str>>(&self, supported: &[S]) -> Option<&str> {
+        supported.iter().find_map(|s| {
+            self.protocols
+                .iter()
+                .map(String::as_str)
+                .find(|p| *p == s.as_ref())
+        })
     }
 
     /// Builds the `101 Switching Protocols` response that accepts this request with `options`.
@@ -303,7 +332,7 @@ fn resource_from_target(target: &str) -> Option<String> {
 /// use wsproto::handshake::AcceptOptions;
 ///
 /// let options = AcceptOptions::new()
-///     .subprotocol(Some("chat"))
+///     .subprotocol("chat")
 ///     .header("Set-Cookie", "session=1; HttpOnly; Secure")?;
 /// # Ok::<(), wsproto::handshake::HandshakeError>(())
 /// ```
@@ -323,9 +352,19 @@ impl AcceptOptions {
     }
 
     /// Selects a subprotocol (RFC 6455 §4.2.2 item 5.4): it must be one the client offered.
-    /// `None` selects none.
-    pub fn subprotocol<S: Into<String>>(mut self, protocol: Option<S>) -> Self {
-        self.subprotocol = protocol.map(Into::into);
+    /// Takes a `&str`, or an `Option<&str>` such as what [`Request::select_subprotocol`]
+    /// returns; `None` selects none (the default). From an owned `Option<String>`, pass
+    /// `.as_deref()`.
+    ///
+    /// ```
+    /// use wsproto::handshake::AcceptOptions;
+    ///
+    /// let chat = AcceptOptions::new().subprotocol("chat");
+    /// assert_eq!(chat, AcceptOptions::new().subprotocol(Some("chat")));
+    /// assert_eq!(AcceptOptions::new().subprotocol(None), AcceptOptions::new());
+    /// ```
+    pub fn subprotocol<'a>(mut self, protocol: impl Into<Option<&'a str>>) -> Self {
+        self.subprotocol = protocol.into().map(String::from);
         self
     }
 
@@ -407,9 +446,9 @@ enum State {
 /// assert!(server.receive(head)?.is_none()); // not complete yet
 /// let request = server.receive(tail)?.expect("complete");
 /// assert_eq!(request.path(), "/chat");
-/// let protocol = request.select_protocol(&["superchat"]).map(String::from);
+/// let options = AcceptOptions::new().subprotocol(request.select_subprotocol(&["superchat"]));
 ///
-/// let (response, mut connection) = server.accept(AcceptOptions::new().subprotocol(protocol))?;
+/// let (response, mut connection) = server.accept(options)?;
 /// assert!(response.starts_with(b"HTTP/1.1 101 Switching Protocols\r\n"));
 /// let text = std::str::from_utf8(&response)?;
 /// assert!(text.contains("\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
@@ -703,6 +742,59 @@ mod tests {
         ] {
             assert_eq!(resource_from_target(bad), None, "{bad:?}");
         }
+    }
+
+    fn offering(protocols: &str) -> (ServerHandshake, Request) {
+        let mut server = ServerHandshake::new();
+        let head = format!(
+            "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n{protocols}\r\n"
+        );
+        let request = server.receive(head.as_bytes()).unwrap().unwrap().clone();
+        (server, request)
+    }
+
+    #[test]
+    fn select_subprotocol_follows_the_servers_order() {
+        let (_, request) =
+            offering("Sec-WebSocket-Protocol: x.unknown, interop.v1, interop.v2\r\n");
+        assert_eq!(
+            request.select_subprotocol(&["interop.v2", "interop.v1"]),
+            Some("interop.v2")
+        );
+        assert_eq!(
+            request.select_subprotocol(&["interop.v3", "interop.v1", "interop.v2"]),
+            Some("interop.v1")
+        );
+        let owned = alloc::vec![String::from("interop.v2")];
+        assert_eq!(request.select_subprotocol(&owned), Some("interop.v2"));
+        assert_eq!(request.select_subprotocol(&["INTEROP.V1", "chat"]), None);
+        assert_eq!(request.select_subprotocol::<&str>(&[]), None);
+        let (_, none_offered) = offering("");
+        assert_eq!(none_offered.select_subprotocol(&["chat"]), None);
+    }
+
+    #[test]
+    fn subprotocol_takes_a_str_or_none() {
+        let (mut server, request) = offering("Sec-WebSocket-Protocol: chat\r\n");
+        let none = request
+            .accept(&AcceptOptions::new().subprotocol(None))
+            .unwrap();
+        assert_eq!(none.subprotocol, None);
+        assert!(
+            !none
+                .to_bytes()
+                .windows(22)
+                .any(|w| w == b"Sec-WebSocket-Protocol")
+        );
+        let options = AcceptOptions::new().subprotocol(request.select_subprotocol(&["chat"]));
+        let (response, connection) = server.accept(options).unwrap();
+        assert!(
+            response
+                .windows(30)
+                .any(|w| w == b"Sec-WebSocket-Protocol: chat\r\n")
+        );
+        assert_eq!(connection.subprotocol(), Some("chat"));
     }
 
     #[test]
