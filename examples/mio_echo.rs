@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use wsproto::handshake::{AcceptOptions, ServerHandshake};
-use wsproto::{Config, Connection, Event, Message};
+use wsproto::{Config, Connection, Event, Message, State};
 
 /// Above this many bytes of unwritten output a connection is not read from.
 // TODO(high-water mark): switch to the Config high-water mark and the connection's
@@ -34,6 +34,8 @@ use wsproto::{Config, Connection, Event, Message};
 const HIGH_WATER: usize = 1 << 20;
 /// How long a client may take to send its request head (or to read our rejection).
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a failed or closed connection may take to write its last bytes.
+const LINGER: Duration = Duration::from_secs(5);
 /// The largest frame and message accepted.
 const LIMIT: usize = 16 << 20;
 const LISTENER: Token = Token(usize::MAX);
@@ -91,12 +93,15 @@ struct Client {
     writable: bool,
     /// The entry of this client in `Server::timers`.
     timer: Option<Duration>,
-    handshake_deadline: Duration,
+    /// The handshake deadline; once open, none until the connection is closed, then the last
+    /// moment to finish writing (a peer that stops reading cannot keep the slot forever).
+    deadline: Duration,
 }
 
 enum Phase {
     Handshake(ServerHandshake),
-    Open(Connection),
+    /// Boxed: a free slot stays small.
+    Open(Box<Connection>),
     /// The request was refused: write `head`, then close.
     Rejected,
 }
@@ -126,7 +131,7 @@ impl Server {
                     client.readable |= event.is_readable() || event.is_read_closed();
                     client.writable |= event.is_writable() || event.is_write_closed();
                     client.readable |= event.is_error();
-                    self.drive(id);
+                    self.drive(id, now);
                 }
             }
             let now = self.start.elapsed();
@@ -138,14 +143,14 @@ impl Server {
             for id in due {
                 if let Some(Some(client)) = self.clients.get_mut(id) {
                     match &mut client.phase {
-                        Phase::Open(conn) => conn.handle_timeout(now),
-                        // Too slow to send a request or to read our answer.
-                        Phase::Handshake(_) | Phase::Rejected => {
+                        Phase::Open(conn) if now < client.deadline => conn.handle_timeout(now),
+                        // Too slow to handshake, or to take the last bytes.
+                        _ => {
                             self.remove(id);
                             continue;
                         }
                     }
-                    self.drive(id);
+                    self.drive(id, now);
                 }
             }
         }
@@ -186,7 +191,7 @@ impl Server {
                 readable: false,
                 writable: false,
                 timer: None,
-                handshake_deadline: now + HANDSHAKE_TIMEOUT,
+                deadline: now + HANDSHAKE_TIMEOUT,
             });
             // The registration reports the socket's current readiness: `drive` runs then.
             self.schedule(id);
@@ -194,11 +199,18 @@ impl Server {
     }
 
     /// Moves a client's bytes both ways until it would block, then files its next deadline.
-    fn drive(&mut self, id: usize) {
+    fn drive(&mut self, id: usize, now: Duration) {
         let Some(Some(client)) = self.clients.get_mut(id) else {
             return;
         };
-        match client.pump() {
+        let result = client.pump();
+        if let Phase::Open(conn) = &client.phase
+            && conn.state() == State::Closed
+            && client.deadline > now + LINGER
+        {
+            client.deadline = now + LINGER;
+        }
+        match result {
             Ok(true) => self.schedule(id),
             Ok(false) => self.remove(id),
             Err(e) => {
@@ -218,8 +230,12 @@ impl Server {
             return;
         };
         let next = match &client.phase {
-            Phase::Open(conn) => conn.poll_timeout(),
-            Phase::Handshake(_) | Phase::Rejected => Some(client.handshake_deadline),
+            Phase::Open(conn) => Some(
+                conn.poll_timeout()
+                    .map_or(client.deadline, |at| at.min(client.deadline)),
+            )
+            .filter(|&at| at != Duration::MAX),
+            Phase::Handshake(_) | Phase::Rejected => Some(client.deadline),
         };
         if next != client.timer {
             if let Some(old) = client.timer.take() {
@@ -276,7 +292,9 @@ impl Client {
                             match handshake.accept(options) {
                                 Ok((response, conn)) => {
                                     self.head = response;
-                                    self.phase = Phase::Open(conn);
+                                    self.phase = Phase::Open(Box::new(conn));
+                                    // From now on the connection's own timers rule.
+                                    self.deadline = Duration::MAX;
                                     // Frames may have come right behind the request.
                                     self.echo();
                                 }

@@ -47,9 +47,9 @@ mod linux {
     use std::process::ExitCode;
     use std::time::{Duration, Instant};
 
+    use bytes::Buf;
     use io_uring::{IoUring, opcode, squeue, types};
     use wsproto::handshake::{AcceptOptions, Request, ServerHandshake};
-    use bytes::Buf;
     use wsproto::{Bytes, BytesMut, Config, Connection, Event, Message, State};
 
     /// Above this many bytes of unwritten output a connection is not read from.
@@ -143,7 +143,8 @@ mod linux {
         }
         let nop = opcode::Nop::new().build().user_data(0);
         // SAFETY: a no-op references no memory.
-        unsafe { ring.submission().push(&nop) }.map_err(|_| Probe::Failed(io::Error::other("full")))?;
+        unsafe { ring.submission().push(&nop) }
+            .map_err(|_| Probe::Failed(io::Error::other("full")))?;
         ring.submit_and_wait(1)
             .map_err(|e| refused("io_uring_enter", e))?;
         ring.completion().for_each(drop);
@@ -181,13 +182,15 @@ mod linux {
         closing: bool,
         /// The entry of this client in `Server::timers`.
         timer: Option<Duration>,
-        /// Handshake deadline, then (once closed) the last moment to finish writing.
+        /// The handshake deadline; once open, none until the connection is closed, then the last
+        /// moment to finish writing (a peer that stops reading cannot keep the slot forever).
         deadline: Duration,
     }
 
     enum Phase {
         Handshake(ServerHandshake),
-        Open(Connection),
+        /// Boxed: a free slot stays small.
+        Open(Box<Connection>),
         /// The request was refused: write `head`, then close.
         Rejected,
     }
@@ -222,7 +225,11 @@ mod linux {
                 match waited {
                     Ok(_) => {}
                     // ETIME: the timer is due; EINTR: a signal; EBUSY: completions to reap first.
-                    Err(e) if matches!(e.raw_os_error(), Some(libc::ETIME | libc::EINTR | libc::EBUSY)) => {}
+                    Err(e)
+                        if matches!(
+                            e.raw_os_error(),
+                            Some(libc::ETIME | libc::EINTR | libc::EBUSY)
+                        ) => {}
                     Err(e) => return Err(e),
                 }
                 completions.clear();
@@ -356,10 +363,11 @@ mod linux {
                 }
                 return Ok(());
             }
-            if let Phase::Open(conn) = &client.phase {
-                if conn.state() == State::Closed && client.deadline > now + LINGER {
-                    client.deadline = now + LINGER;
-                }
+            if let Phase::Open(conn) = &client.phase
+                && conn.state() == State::Closed
+                && client.deadline > now + LINGER
+            {
+                client.deadline = now + LINGER;
             }
             let fd = types::Fd(client.stream.as_raw_fd());
             let user_data = (id as u64) << 2;
@@ -395,7 +403,8 @@ mod linux {
                 Phase::Open(conn) => Some(
                     conn.poll_timeout()
                         .map_or(client.deadline, |at| at.min(client.deadline)),
-                ),
+                )
+                .filter(|&at| at != Duration::MAX),
                 Phase::Handshake(_) | Phase::Rejected => Some(client.deadline),
             };
             if next != client.timer {
@@ -434,7 +443,9 @@ mod linux {
                         match handshake.accept(options) {
                             Ok((response, conn)) => {
                                 self.head = Some(Bytes::from(response));
-                                self.phase = Phase::Open(conn);
+                                self.phase = Phase::Open(Box::new(conn));
+                                // From now on the connection's own timers rule.
+                                self.deadline = Duration::MAX;
                             }
                             Err(e) => {
                                 eprintln!("accept: {e}");
@@ -520,7 +531,8 @@ mod linux {
         }
 
         fn should_close(&self) -> bool {
-            let written = self.writing.is_none() && self.writing_rest.is_none() && self.head.is_none();
+            let written =
+                self.writing.is_none() && self.writing_rest.is_none() && self.head.is_none();
             match &self.phase {
                 Phase::Open(conn) => written && conn.should_close_transport(),
                 Phase::Rejected => written,
