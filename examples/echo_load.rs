@@ -9,10 +9,13 @@
 //!    and binary in turn) without waiting, while a reader checks the echoes in order; then a
 //!    close with 1000, which the server must answer with 1000. One client in four negotiates
 //!    permessage-deflate (when the server offers it), the others send plain frames.
-//! 2. Clients that go away in the middle of things: halfway through a request head, halfway
+//! 2. A client that writes 1 MiB messages without reading: the server must stop reading it, so
+//!    its writes stall (before [`UNREAD_LIMIT`] MiB); then it reads, and every echo arrives.
+//! 3. Clients that go away in the middle of things: halfway through a request head, halfway
 //!    through a 1 MiB frame, after sending a 1 MiB message without reading its echo, after a
 //!    request that is not a WebSocket upgrade (the server must answer 400 or similar).
-//! 3. `HOLD` (default 0) connections open at the same time, each with one echo checked, then
+//! 4. A client that connects and sends nothing must be dropped within [`SILENT_LIMIT`].
+//! 5. `HOLD` (default 0) connections open at the same time, each with one echo checked, then
 //!    all closed.
 //!
 //! Exits 0 only if every check passed. Runs on the tokio driver of this crate.
@@ -41,6 +44,12 @@ const SIZES: [usize; 11] = [
     300_000,
     1 << 20,
 ];
+/// The longest an echo server may keep a client that sends nothing (its handshake timeout with
+/// some slack; `mio_echo` and `uring_echo` allow 10 s).
+const SILENT_LIMIT: Duration = Duration::from_secs(20);
+/// Megabytes a client that never reads may write before the check fails: the server's
+/// high-water mark plus the kernel's socket buffers both ways stay far below.
+const UNREAD_LIMIT: usize = 64;
 /// No check may take longer than this.
 const DEADLINE: Duration = Duration::from_secs(120);
 
@@ -72,6 +81,13 @@ async fn main() -> ExitCode {
 }
 
 async fn run(url: &str, connections: usize, hold: usize) -> Result<(), String> {
+    let addr = url
+        .trim_start_matches("ws://")
+        .trim_end_matches('/')
+        .to_string();
+    // A client that connects and says nothing must be dropped by the server's handshake
+    // timeout; it waits while the other checks run.
+    let silent = tokio::spawn(silent(addr.clone()));
     let t = Instant::now();
     let tasks: Vec<_> = (0..connections)
         .map(|i| {
@@ -94,12 +110,17 @@ async fn run(url: &str, connections: usize, hold: usize) -> Result<(), String> {
         t.elapsed().as_secs_f64()
     );
 
-    let addr = url
-        .trim_start_matches("ws://")
-        .trim_end_matches('/')
-        .to_string();
+    let taken = unread(url).await?;
+    println!("ok: a client that did not read was throttled after {taken} MiB, then got every echo");
+
     vanish(&addr).await?;
     println!("ok: clients that vanished mid-handshake, mid-frame, unread, or refused");
+
+    let waited = silent.await.map_err(|e| e.to_string())??;
+    println!(
+        "ok: a silent client was dropped after {:.1} s",
+        waited.as_secs_f64()
+    );
 
     if hold > 0 {
         let t = Instant::now();
@@ -215,6 +236,58 @@ fn describe(message: &Message) -> String {
     }
 }
 
+/// A client that writes 1 MiB messages without reading the echoes: the server must stop
+/// reading it (its output is above the high-water mark), so the writes stall well before
+/// [`UNREAD_LIMIT`] MiB, and once the client reads, every echo arrives. Returns the MiB written.
+async fn unread(url: &str) -> Result<usize, String> {
+    let (ws, _) = WebSocketStream::connect_with_options(url, &options(false))
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    let (mut reader, mut writer) = ws.split();
+    let message = Message::binary(vec![5u8; 1 << 20]);
+    let mut queued = 0;
+    while queued < UNREAD_LIMIT {
+        writer.queue(message.clone()).map_err(|e| e.to_string())?;
+        queued += 1;
+        match tokio::time::timeout(Duration::from_secs(1), writer.flush()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(format!("unread client: {e}")),
+            // Stalled: the server has stopped reading.
+            Err(_) => break,
+        }
+    }
+    if queued == UNREAD_LIMIT {
+        return Err(format!(
+            "a client that never read could write {UNREAD_LIMIT} MiB: the server did not stop reading"
+        ));
+    }
+    let flush = tokio::spawn(async move {
+        writer.flush().await?;
+        Ok::<_, Error>(writer)
+    });
+    for k in 0..queued {
+        match reader.read().await {
+            Ok(got) if got == message => {}
+            other => return Err(format!("unread client, echo {k}: {other:?}")),
+        }
+    }
+    let mut writer = flush
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    writer
+        .close(CloseCode::NORMAL, "")
+        .await
+        .map_err(|e| e.to_string())?;
+    loop {
+        match reader.read().await {
+            Ok(_) => {}
+            Err(Error::Closed) => return Ok(queued),
+            Err(e) => return Err(format!("unread client closing: {e}")),
+        }
+    }
+}
+
 /// Check 2: connections the server must clean up after. Each is dropped abruptly.
 async fn vanish(addr: &str) -> Result<(), String> {
     let request = ClientRequest::from_url(&format!("ws://{addr}/")).map_err(|e| e.to_string())?;
@@ -266,6 +339,20 @@ async fn vanish(addr: &str) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// Connects, sends nothing, and returns how long the server took to close the connection.
+async fn silent(addr: String) -> Result<Duration, String> {
+    let t = Instant::now();
+    let mut s = connect(&addr).await?;
+    let mut buf = [0u8; 64];
+    match tokio::time::timeout(SILENT_LIMIT, s.read(&mut buf)).await {
+        Ok(Ok(0)) | Ok(Err(_)) => Ok(t.elapsed()),
+        Ok(Ok(n)) => Err(format!("a silent client got {n} bytes")),
+        Err(_) => Err(format!(
+            "a silent client was kept for over {SILENT_LIMIT:?}"
+        )),
+    }
 }
 
 fn io(e: std::io::Error) -> String {
