@@ -54,6 +54,7 @@ fn main() -> io::Result<()> {
         free: Vec::new(),
         timers: BTreeSet::new(),
         start: Instant::now(),
+        accept_retry: None,
         config: Config::default()
             .max_frame_size(LIMIT)
             .max_message_size(LIMIT)
@@ -79,6 +80,9 @@ struct Server {
     /// Every client's next deadline, earliest first.
     timers: BTreeSet<(Duration, usize)>,
     start: Instant,
+    /// After a failed accept (out of descriptors), when to try again: the listener's readiness
+    /// edge has passed, and queued clients would otherwise wait for the next one.
+    accept_retry: Option<Duration>,
     config: Config,
 }
 
@@ -112,7 +116,12 @@ impl Server {
         loop {
             // 3. Sleep until a socket is ready or the earliest timer is due.
             let now = self.start.elapsed();
-            let timeout = self.timers.first().map(|&(at, _)| at.saturating_sub(now));
+            let next = self.timers.first().map(|&(at, _)| at);
+            let timeout = next
+                .into_iter()
+                .chain(self.accept_retry)
+                .min()
+                .map(|at| at.saturating_sub(now));
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
@@ -135,6 +144,10 @@ impl Server {
                 }
             }
             let now = self.start.elapsed();
+            if self.accept_retry.is_some_and(|at| now >= at) {
+                self.accept_retry = None;
+                self.accept(now);
+            }
             let due: Vec<usize> = self
                 .timers
                 .range(..=(now, usize::MAX))
@@ -162,9 +175,10 @@ impl Server {
                 Ok((stream, _)) => stream,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                // Out of file descriptors, or the peer gave up already; the next client retries.
+                // Out of file descriptors, or the peer gave up already: try again a little later.
                 Err(e) => {
                     eprintln!("accept failed: {e}");
+                    self.accept_retry = Some(now + Duration::from_millis(100));
                     return;
                 }
             };

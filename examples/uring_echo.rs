@@ -102,6 +102,7 @@ mod linux {
             ring,
             listener,
             accepting: false,
+            accept_retry: None,
             clients: Vec::new(),
             free: Vec::new(),
             timers: BTreeSet::new(),
@@ -156,6 +157,8 @@ mod linux {
         listener: TcpListener,
         /// An accept operation is in flight.
         accepting: bool,
+        /// After a failed accept (out of descriptors), when to try again.
+        accept_retry: Option<Duration>,
         /// Indexed by id; `None` marks a free slot (listed in `free`).
         clients: Vec<Option<Client>>,
         free: Vec<usize>,
@@ -199,7 +202,11 @@ mod linux {
         fn run(&mut self) -> io::Result<()> {
             let mut completions = Vec::new();
             loop {
-                if !self.accepting {
+                let now = self.start.elapsed();
+                if self.accept_retry.is_some_and(|at| now >= at) {
+                    self.accept_retry = None;
+                }
+                if !self.accepting && self.accept_retry.is_none() {
                     let entry = opcode::Accept::new(
                         types::Fd(self.listener.as_raw_fd()),
                         std::ptr::null_mut(),
@@ -213,9 +220,9 @@ mod linux {
                     self.accepting = true;
                 }
                 // 3. Sleep: submit what was queued and wait for a completion or the next timer.
-                let now = self.start.elapsed();
-                let waited = match self.timers.first() {
-                    Some(&(at, _)) => {
+                let next = self.timers.first().map(|&(at, _)| at);
+                let waited = match next.into_iter().chain(self.accept_retry).min() {
+                    Some(at) => {
                         let timeout = types::Timespec::from(at.saturating_sub(now));
                         let args = types::SubmitArgs::new().timespec(&timeout);
                         self.ring.submitter().submit_with_args(1, &args)
@@ -281,8 +288,9 @@ mod linux {
 
         fn accepted(&mut self, result: i32, now: Duration) {
             if result < 0 {
-                // Out of descriptors, or the peer gave up already: the next accept retries.
+                // Out of descriptors, or the peer gave up already: try again a little later.
                 eprintln!("accept failed: {}", io::Error::from_raw_os_error(-result));
+                self.accept_retry = Some(now + Duration::from_millis(100));
                 return;
             }
             // SAFETY: the kernel just created this descriptor for us; nothing else owns it.
@@ -482,8 +490,15 @@ mod linux {
                     // Pongs and close replies are queued by the connection itself.
                     Ok(Some(_)) => {}
                     Ok(None) => return,
-                    // The close frame for the error is queued; `should_close_transport` follows.
                     Err(wsproto::Error::UnexpectedEof) => return,
+                    // A timer expired: nothing more is to be written, not even what is in
+                    // flight. Shutting down completes a write the peer does not take.
+                    Err(e @ (wsproto::Error::KeepaliveTimeout | wsproto::Error::CloseTimeout)) => {
+                        eprintln!("{:?}: {e}", self.stream.peer_addr().ok());
+                        self.close();
+                        return;
+                    }
+                    // The close frame for the error is queued; `should_close_transport` follows.
                     Err(e) => {
                         eprintln!("{:?}: {e}", self.stream.peer_addr().ok());
                         return;
