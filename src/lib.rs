@@ -137,7 +137,7 @@ mod message;
 mod random;
 mod utf8;
 
-pub use bytes::Bytes;
+pub use bytes::{Bytes, BytesMut};
 pub use close::{CloseCode, CloseFrame, MAX_CLOSE_REASON};
 pub use config::{CloseReply, Config, Role};
 pub use connection::{Connection, State};

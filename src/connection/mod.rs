@@ -227,6 +227,41 @@ impl Connection {
         }
     }
 
+    /// Lends spare input space as an owned buffer (at least 16 KiB, initialised), for
+    /// transports that must own the memory while a read is in flight, such as an io_uring or
+    /// IOCP read: unlike [`read_buf`](Self::read_buf) it stays valid whatever is done with the
+    /// connection meanwhile. Read into its start, then give it back with
+    /// [`commit_read_buf`](Self::commit_read_buf); the bytes land in the connection without a
+    /// copy.
+    ///
+    /// Lend one buffer at a time and feed no other input until it is back: input given
+    /// meanwhile comes first, and costs the returned bytes a copy.
+    ///
+    /// ```
+    /// use wsproto::{Config, Connection, Event, Role};
+    ///
+    /// let mut conn = Connection::new(Role::Server, Config::default());
+    /// let mut buf = conn.take_read_buf(); // hand `buf` to the kernel...
+    /// let frame = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
+    /// buf[..frame.len()].copy_from_slice(&frame); // ...which fills its start
+    /// conn.commit_read_buf(buf, frame.len());
+    /// assert_eq!(conn.poll_event()?, Some(Event::Text("Hello".into())));
+    /// # Ok::<(), wsproto::Error>(())
+    /// ```
+    pub fn take_read_buf(&mut self) -> bytes::BytesMut {
+        self.reader.lend(READ_CHUNK)
+    }
+
+    /// Gives back a buffer from [`take_read_buf`](Self::take_read_buf) whose first `n` bytes
+    /// were filled from the transport (`n` is clamped to its length). Any other buffer is
+    /// accepted too, at the cost of a copy. After the connection is closed, input is discarded.
+    pub fn commit_read_buf(&mut self, buf: bytes::BytesMut, n: usize) {
+        if self.accepts_input() && n > 0 {
+            self.timers.on_receive();
+            self.reader.give_back(buf, n);
+        }
+    }
+
     /// Reports that the transport reached end of input. Unless the close handshake already
     /// finished, the next [`poll_event`](Self::poll_event) returns
     /// [`Error::UnexpectedEof`] (abnormal closure, 1006) once the complete frames before the

@@ -95,6 +95,21 @@ impl Reader {
         self.filled += n.min(self.buf.len() - self.filled);
     }
 
+    /// The spare space (at least `min` bytes, initialised) split off as an owned buffer.
+    pub fn lend(&mut self, min: usize) -> BytesMut {
+        self.spare(min);
+        self.buf.split_off(self.filled)
+    }
+
+    /// Appends the first `n` bytes of `lent`: without a copy when it is the buffer `lend` gave
+    /// and nothing was received meanwhile (the two halves are adjacent again).
+    pub fn give_back(&mut self, mut lent: BytesMut, n: usize) {
+        lent.truncate(n);
+        self.buf.truncate(self.filled);
+        self.filled += lent.len();
+        self.buf.unsplit(lent);
+    }
+
     pub fn clear(&mut self) {
         self.buf = BytesMut::new();
         self.filled = 0;
