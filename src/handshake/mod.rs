@@ -98,6 +98,7 @@
 mod accept;
 mod client;
 mod error;
+mod extended_connect;
 mod headers;
 #[cfg(feature = "http")]
 mod http;
@@ -109,6 +110,7 @@ mod url;
 pub use accept::{WEBSOCKET_GUID, accept_key};
 pub use client::{ClientHandshake, ClientOutcome, ClientRequest};
 pub use error::HandshakeError;
+pub use extended_connect::WEBSOCKET_PROTOCOL;
 pub use headers::{Extension, ExtensionParam, Header, Headers, HeadersIter};
 pub use response::Response;
 pub use server::{AcceptOptions, Request, ServerHandshake};
