@@ -315,8 +315,18 @@ mod tests {
         h
     }
 
-    fn connect(method: &str, protocol: Option<&str>, fields: &[(&str, &str)]) -> Result<Request, HandshakeError> {
-        Request::from_extended_connect(method, protocol, Some("example.com:8443"), "/chat?x=1", headers(fields))
+    fn connect(
+        method: &str,
+        protocol: Option<&str>,
+        fields: &[(&str, &str)],
+    ) -> Result<Request, HandshakeError> {
+        Request::from_extended_connect(
+            method,
+            protocol,
+            Some("example.com:8443"),
+            "/chat?x=1",
+            headers(fields),
+        )
     }
 
     #[test]
@@ -328,7 +338,10 @@ mod tests {
                 ("sec-websocket-version", "13"),
                 ("origin", "https://example.com"),
                 ("sec-websocket-protocol", "a, b"),
-                ("sec-websocket-extensions", "permessage-deflate; client_max_window_bits"),
+                (
+                    "sec-websocket-extensions",
+                    "permessage-deflate; client_max_window_bits",
+                ),
             ],
         )
         .unwrap();
@@ -347,7 +360,10 @@ mod tests {
         for absent in ["upgrade", "connection", "sec-websocket-accept"] {
             assert!(!response.headers().contains(absent), "{absent}");
         }
-        assert_eq!(response.headers().get_str("sec-websocket-protocol"), Some("b"));
+        assert_eq!(
+            response.headers().get_str("sec-websocket-protocol"),
+            Some("b")
+        );
         // The rules for what may be selected are RFC 6455's.
         assert_eq!(
             request.accept(&AcceptOptions::new().subprotocol(Some("c"))),
@@ -367,7 +383,12 @@ mod tests {
         assert_eq!(e.status(), Some(400));
         let e = connect("CONNECT", Some("webtransport"), &v13).unwrap_err();
         assert_eq!(e.status(), Some(400));
-        let e = connect("CONNECT", Some("websocket"), &[("sec-websocket-version", "8")]).unwrap_err();
+        let e = connect(
+            "CONNECT",
+            Some("websocket"),
+            &[("sec-websocket-version", "8")],
+        )
+        .unwrap_err();
         assert_eq!(e, HandshakeError::UnsupportedVersion);
         assert_eq!(e.status(), Some(426));
         let e = connect("CONNECT", Some("websocket"), &[]).unwrap_err();
@@ -379,8 +400,9 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.status(), Some(400));
-        let e = Request::from_extended_connect("CONNECT", Some("websocket"), None, "/", headers(&v13))
-            .unwrap_err();
+        let e =
+            Request::from_extended_connect("CONNECT", Some("websocket"), None, "/", headers(&v13))
+                .unwrap_err();
         assert_eq!(e, HandshakeError::MissingHeader(":authority"));
         for bad_path in ["chat", "/a#b", "/a b", ""] {
             let e = Request::from_extended_connect(

@@ -277,7 +277,10 @@ pub async fn open(
                 response: accepted,
             } => {
                 let stream = H2Stream::new(send, response.into_body());
-                Ok((WebSocketStream::from_connection(stream, connection), accepted))
+                Ok((
+                    WebSocketStream::from_connection(stream, connection),
+                    accepted,
+                ))
             }
             ClientOutcome::Rejected {
                 status, headers, ..

@@ -197,8 +197,7 @@ impl Upgrade {
         };
         let accepted = self.request.accept(&options)?;
         let response = http::Response::<()>::try_from(&accepted)?;
-        let connection =
-            Connection::new(Role::Server, self.config).with_subprotocol(self.protocol);
+        let connection = Connection::new(Role::Server, self.config).with_subprotocol(self.protocol);
         #[cfg(feature = "deflate")]
         let connection = match &params {
             Some(params) => connection.with_deflate(params),
@@ -243,9 +242,11 @@ impl Future for Upgrading {
         let Some(connection) = self.connection.take() else {
             return Poll::Pending;
         };
-        Poll::Ready(upgraded.map(|upgraded| {
-            WebSocketStream::from_connection(TokioIo::new(upgraded), connection)
-        }))
+        Poll::Ready(
+            upgraded.map(|upgraded| {
+                WebSocketStream::from_connection(TokioIo::new(upgraded), connection)
+            }),
+        )
     }
 }
 
