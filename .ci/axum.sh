@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # End-to-end check of the axum example: starts axum_chat, fetches its page, and joins the room
-# over HTTP/1.1 and over HTTP/2 extended CONNECT (RFC 8441) with chat_client, which exits 0 only if each side heard the other.
+# over HTTP/1.1 and over HTTP/2 extended CONNECT (RFC 8441) with chat_client, which exits 0
+# only if each side heard the other.
 # (The extractor's own tests are tests/axum.rs, run by `cargo test --all-features`.)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export CARGO_TERM_COLOR=never
 started=$(date +%s)
 
-cargo build --release --all-features --example axum_chat --example chat_client
+timeout 1800 cargo build --release --all-features --example axum_chat --example chat_client
 bin=target/release/examples
 pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; }

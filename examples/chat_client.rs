@@ -64,10 +64,10 @@ async fn hear<S: AsyncRead + AsyncWrite + Unpin>(
     needle: &str,
 ) -> Result<(), Failure> {
     loop {
-        if let Message::Text(text) = ws.read().await? {
-            if text.as_str().contains(needle) {
-                return Ok(());
-            }
+        if let Message::Text(text) = ws.read().await?
+            && text.as_str().contains(needle)
+        {
+            return Ok(());
         }
     }
 }

@@ -426,4 +426,99 @@ mod tests {
         .unwrap();
         assert_eq!(r.host(), "h:1");
     }
+
+    #[cfg(feature = "hyper")]
+    #[test]
+    fn http_conversions_accept_an_extended_connect() {
+        let mut incoming = http::Request::builder()
+            .method(http::Method::CONNECT)
+            .version(http::Version::HTTP_2)
+            .uri("https://example.com/chat")
+            .header("sec-websocket-version", "13")
+            .header("sec-websocket-protocol", "chat")
+            .body(())
+            .unwrap();
+        // hyper's server stores `:protocol` as this extension.
+        assert_eq!(
+            Request::try_from(&incoming),
+            Err(HandshakeError::InvalidProtocolPseudoHeader(None))
+        );
+        incoming
+            .extensions_mut()
+            .insert(::hyper::ext::Protocol::from_static("websocket"));
+        let request = Request::try_from(&incoming).unwrap();
+        assert!(request.is_extended_connect());
+        assert_eq!(
+            (request.host(), request.resource()),
+            ("example.com", "/chat")
+        );
+        let accepted = request
+            .accept(&AcceptOptions::new().subprotocol(Some("chat")))
+            .unwrap();
+        let response = http::Response::<()>::try_from(&accepted).unwrap();
+        assert_eq!(response.status(), http::StatusCode::OK);
+        assert_eq!(response.headers()["sec-websocket-protocol"], "chat");
+        assert_eq!(response.headers().len(), 1);
+    }
+
+    #[cfg(feature = "http")]
+    #[test]
+    fn client_side_over_http2() {
+        use crate::handshake::{ClientHandshake, ClientOutcome, ClientRequest};
+        let request = ClientRequest::from_url("wss://example.com:8443/chat?room=1")
+            .unwrap()
+            .protocols(["v2", "v1"])
+            .unwrap()
+            .origin("https://example.com")
+            .unwrap();
+        let mut client = ClientHandshake::new(request);
+        let outgoing = client.to_extended_connect_request(true).unwrap();
+        assert_eq!(outgoing.method(), http::Method::CONNECT);
+        assert_eq!(outgoing.version(), http::Version::HTTP_2);
+        assert_eq!(outgoing.uri(), "https://example.com:8443/chat?room=1");
+        for absent in ["host", "upgrade", "connection", "sec-websocket-key"] {
+            assert!(!outgoing.headers().contains_key(absent), "{absent}");
+        }
+        assert_eq!(outgoing.headers()["sec-websocket-version"], "13");
+        assert_eq!(outgoing.headers()["origin"], "https://example.com");
+
+        // A subprotocol that was not offered fails the handshake.
+        let mut bad = http::Response::new(());
+        *bad.version_mut() = http::Version::HTTP_2;
+        bad.headers_mut().insert(
+            "sec-websocket-protocol",
+            http::HeaderValue::from_static("v3"),
+        );
+        let mut other = ClientHandshake::new(ClientRequest::from_url("ws://h/").unwrap());
+        assert!(matches!(
+            other.receive_http_response(&bad),
+            Err(HandshakeError::SubprotocolNotOffered(_))
+        ));
+
+        // A 200 accepts; through `receive_http_response` too, by its version.
+        let mut ok = http::Response::new(());
+        *ok.version_mut() = http::Version::HTTP_2;
+        ok.headers_mut().insert(
+            "sec-websocket-protocol",
+            http::HeaderValue::from_static("v1"),
+        );
+        let ClientOutcome::Accepted {
+            connection,
+            response,
+        } = client.receive_http_response(&ok).unwrap()
+        else {
+            panic!("not accepted");
+        };
+        assert_eq!(response.status(), 200);
+        assert_eq!(connection.subprotocol(), Some("v1"));
+
+        // Any other status is a rejection.
+        let mut client = ClientHandshake::new(ClientRequest::from_url("ws://h/").unwrap());
+        let mut refused = http::Response::new(());
+        *refused.status_mut() = http::StatusCode::FORBIDDEN;
+        assert!(matches!(
+            client.receive_extended_connect_response(&refused),
+            Ok(ClientOutcome::Rejected { status: 403, .. })
+        ));
+    }
 }

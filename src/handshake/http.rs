@@ -40,8 +40,10 @@ fn to_http_headers(headers: &Headers, map: &mut http::HeaderMap) -> Result<(), H
 /// checks as [`ServerHandshake::receive`](super::ServerHandshake::receive). On an error, answer
 /// with [`HandshakeError::to_http_response`].
 ///
-/// HTTP/2 and HTTP/3 requests are refused with [`HandshakeError::UnsupportedHttpVersion`]: over
-/// those, WebSockets use extended CONNECT (RFC 8441, RFC 9220), not this handshake.
+/// HTTP/2 and later requests are validated as an extended CONNECT (RFC 8441, RFC 9220) by
+/// [`Request::from_http_extended_connect`], with the `:protocol` that hyper (feature `hyper`)
+/// or h2 (feature `h2`) stored in the request's extensions; [`Request::accept`] then answers
+/// `200`.
 ///
 /// ```
 /// use wsproto::handshake::{AcceptOptions, Request};
