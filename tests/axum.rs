@@ -470,3 +470,86 @@ async fn http2_server_without_extended_connect_is_refused() {
     next_report(&mut reports).await;
     timeout(LIMIT, exchange(ws, &mut reports)).await.unwrap();
 }
+
+#[tokio::test]
+async fn hyper_helper_without_axum_over_both_versions() {
+    use http_body_util::Full;
+    use hyper::service::service_fn;
+
+    async fn handle(
+        mut request: http::Request<hyper::body::Incoming>,
+    ) -> Result<http::Response<Full<Bytes>>, std::convert::Infallible> {
+        let upgrade = match wsproto::io::hyper::upgrade(&mut request) {
+            Ok(upgrade) => upgrade
+                .protocols(["b"])
+                .header("Set-Cookie", "session=1")
+                .unwrap(),
+            Err(e) => return Ok(e.to_http_response().map(Full::new)),
+        };
+        let (response, upgrading) = upgrade.into_response().unwrap();
+        tokio::spawn(async move {
+            let mut ws = upgrading.await.unwrap();
+            while let Ok(message @ Message::Text(_)) = ws.read().await {
+                let _ = ws.send(message).await;
+            }
+        });
+        Ok(response.map(|()| Full::new(Bytes::new())))
+    }
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut builder = auto::Builder::new(TokioExecutor::new());
+                builder.http2().enable_connect_protocol();
+                let _ = builder
+                    .serve_connection_with_upgrades(TokioIo::new(stream), service_fn(handle))
+                    .await;
+            });
+        }
+    });
+    let (mut ws, response) = h1_client(addr, "/").await.unwrap();
+    assert_eq!(response.headers().get_str("set-cookie"), Some("session=1"));
+    assert_eq!(response.subprotocol(), Some("b"));
+    assert!(ws.connection().deflate_enabled());
+    ws.send(Message::text("one")).await.unwrap();
+    assert_eq!(ws.read().await.unwrap(), Message::text("one"));
+    let (mut ws, response) = h2_client(addr, "/").await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers().get_str("set-cookie"), Some("session=1"));
+    assert!(ws.connection().deflate_enabled());
+    ws.send(Message::text("two")).await.unwrap();
+    assert_eq!(ws.read().await.unwrap(), Message::text("two"));
+}
+
+#[tokio::test]
+async fn on_failed_upgrade_hears_of_a_server_without_upgrades() {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let app = Router::new().route(
+        "/",
+        any(move |upgrade: WebSocketUpgrade| {
+            let tx = tx.clone();
+            async move {
+                upgrade
+                    .on_failed_upgrade(move |e| {
+                        let _ = tx.send(e.to_string());
+                    })
+                    .on_upgrade(|_socket| async {})
+            }
+        }),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        // HTTP/1.1 served without `with_upgrades`: hyper cannot hand the connection over.
+        let _ = hyper::server::conn::http1::Builder::new()
+            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app))
+            .await;
+    });
+    // The 101 goes out, but no WebSocket follows.
+    let _ = timeout(LIMIT, h1_client(addr, "/")).await.unwrap();
+    let error = timeout(LIMIT, rx.recv()).await.unwrap().unwrap();
+    assert!(!error.is_empty());
+}

@@ -135,7 +135,7 @@ impl<F> WebSocketUpgrade<F> {
     /// default such errors are ignored.
     pub fn on_failed_upgrade<C>(self, callback: C) -> WebSocketUpgrade<C>
     where
-        C: OnFailedUpgrade,
+        C: FnOnce(::hyper::Error) + Send + 'static,
     {
         WebSocketUpgrade {
             inner: self.inner,
@@ -191,8 +191,8 @@ impl<S: Send + Sync> FromRequestParts<S> for WebSocketUpgrade<DefaultOnFailedUpg
     }
 }
 
-/// What to do when the upgrade fails after the response was returned; see
-/// [`WebSocketUpgrade::on_failed_upgrade`]. Implemented for `FnOnce(hyper::Error)`.
+/// What to do when the upgrade fails after the response was returned: the callback given to
+/// [`WebSocketUpgrade::on_failed_upgrade`] (any `FnOnce(hyper::Error)`), or by default nothing.
 pub trait OnFailedUpgrade: Send + 'static {
     /// Handles the error.
     fn call(self, error: ::hyper::Error);
