@@ -14,6 +14,9 @@
 //!   application accepts ([`AcceptOptions`]: subprotocol, extension response, extra headers
 //!   such as `Set-Cookie`) or rejects with any status. A malformed request gives a
 //!   [`HandshakeError`] that carries the `400` / `405` / `426` / `431` response to send.
+//! - **HTTP/2** (RFC 8441): a WebSocket is an extended `CONNECT` on one stream;
+//!   [`Request::from_extended_connect`] validates it (the `http` conversions do so for HTTP/2
+//!   requests) and [`Request::accept`] answers `200`. The HTTP/2 library carries the bytes.
 //!
 //! Both parse incrementally from any split, examine each byte once (a request dripping in a
 //! byte at a time costs linear time), and buffer at most [`HandshakeLimits::max_header_size`]
