@@ -111,6 +111,8 @@
 //! | `deflate` | permessage-deflate (RFC 7692) via `flate2` |
 //! | `http` | conversions to and from the `http` crate's request and response types |
 //! | `blocking`, `tokio` | drivers over `std::io` and tokio streams |
+//! | `hyper`, `axum` | upgrade hyper 1.x / axum 0.8 requests, HTTP/1.1 and HTTP/2 (RFC 8441) |
+//! | `h2` | a client over HTTP/2 extended CONNECT (RFC 8441) with the `h2` crate |
 //!
 //! Without default features the crate is `no_std` + `alloc`; supply a [`RandomSource`] for a
 //! client's mask keys.

@@ -1656,9 +1656,12 @@ mod http_conversions {
             .version(http::Version::HTTP_2)
             .body(())
             .unwrap();
+        // Over HTTP/2 a WebSocket is an extended CONNECT (RFC 8441), not a GET.
+        let err = Request::try_from(&h2).unwrap_err();
+        assert_eq!(err, HandshakeError::ConnectRequired("GET".into()));
         assert_eq!(
-            Request::try_from(&h2).unwrap_err(),
-            HandshakeError::UnsupportedHttpVersion
+            err.to_http_response().unwrap().headers()["allow"],
+            "CONNECT"
         );
         let h10 = upgrade_request()
             .version(http::Version::HTTP_10)

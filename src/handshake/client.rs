@@ -530,6 +530,17 @@ impl ClientHandshake {
         if accept != self.accept.as_bytes() {
             return Err(HandshakeError::AcceptMismatch);
         }
+        self.validate_negotiation(101, reason, headers)
+    }
+
+    /// Checks the subprotocol and extensions an accepting response (a `101`, or the `2xx` to
+    /// an HTTP/2 extended CONNECT) selected against what was offered.
+    pub(crate) fn validate_negotiation(
+        &self,
+        status: u16,
+        reason: String,
+        headers: Headers,
+    ) -> Result<Response, HandshakeError> {
         let subprotocol = match headers.single("Sec-WebSocket-Protocol")? {
             None => None,
             Some(value) => {
@@ -566,7 +577,7 @@ impl ClientHandshake {
             }
         }
         Ok(Response {
-            status: 101,
+            status,
             reason,
             headers,
             subprotocol,

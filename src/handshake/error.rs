@@ -71,6 +71,17 @@ pub enum HandshakeError {
     ExtensionNotOffered(String),
     /// The transport ended before the response was complete.
     UnexpectedEof,
+    /// An HTTP/2 (or later) request with a method other than `CONNECT`: over those versions a
+    /// WebSocket is opened with an extended CONNECT (RFC 8441 §4). A server answers
+    /// `405 Method Not Allowed` with `Allow: CONNECT`.
+    ConnectRequired(String),
+    /// An HTTP/2 `CONNECT` whose `:protocol` pseudo-header is missing or not `websocket`
+    /// (RFC 8441 §4); the value, if any, is given. A server answers `400`.
+    InvalidProtocolPseudoHeader(Option<String>),
+    /// The HTTP/2 server did not enable the extended CONNECT protocol
+    /// (`SETTINGS_ENABLE_CONNECT_PROTOCOL`, RFC 8441 §3): a client may not open a WebSocket
+    /// over that connection.
+    ExtendedConnectDisabled,
 
     // ----- the caller's input -----
     /// A `ws://` / `wss://` URL (or a host / resource given as parts) that cannot be used;
@@ -108,14 +119,15 @@ impl HandshakeError {
             HandshakeError::HeadersTooLarge { .. } | HandshakeError::TooManyHeaders { .. } => {
                 Some(431)
             }
-            HandshakeError::MethodNotAllowed(_) => Some(405),
+            HandshakeError::MethodNotAllowed(_) | HandshakeError::ConnectRequired(_) => Some(405),
             HandshakeError::UnsupportedVersion => Some(426),
             HandshakeError::MalformedHttp(_)
             | HandshakeError::UnsupportedHttpVersion
             | HandshakeError::InvalidRequestTarget
             | HandshakeError::MissingHeader(_)
             | HandshakeError::DuplicateHeader(_)
-            | HandshakeError::InvalidHeader { .. } => Some(400),
+            | HandshakeError::InvalidHeader { .. }
+            | HandshakeError::InvalidProtocolPseudoHeader(_) => Some(400),
             _ => None,
         }
     }
@@ -126,6 +138,7 @@ impl HandshakeError {
         let mut headers = Headers::new();
         match self {
             HandshakeError::MethodNotAllowed(_) => headers.push_trusted("Allow", b"GET"),
+            HandshakeError::ConnectRequired(_) => headers.push_trusted("Allow", b"CONNECT"),
             HandshakeError::UnsupportedVersion => {
                 headers.push_trusted("Upgrade", b"websocket");
                 headers.push_trusted("Sec-WebSocket-Version", b"13");
@@ -218,6 +231,24 @@ impl fmt::Display for HandshakeError {
             HandshakeError::UnexpectedEof => {
                 f.write_str("the connection ended before the handshake response was complete")
             }
+            HandshakeError::ConnectRequired(method) => write!(
+                f,
+                "method {method} is not allowed: over HTTP/2 a WebSocket is opened with an \
+                 extended CONNECT (RFC 8441)"
+            ),
+            HandshakeError::InvalidProtocolPseudoHeader(None) => f.write_str(
+                "an HTTP/2 WebSocket request is a CONNECT with :protocol websocket (RFC 8441); \
+                 :protocol is missing",
+            ),
+            HandshakeError::InvalidProtocolPseudoHeader(Some(p)) => write!(
+                f,
+                "an HTTP/2 WebSocket request is a CONNECT with :protocol websocket (RFC 8441), \
+                 not {p:?}"
+            ),
+            HandshakeError::ExtendedConnectDisabled => f.write_str(
+                "the HTTP/2 server does not allow extended CONNECT \
+                 (SETTINGS_ENABLE_CONNECT_PROTOCOL, RFC 8441): no WebSocket over this connection",
+            ),
             HandshakeError::InvalidUrl(why) => write!(f, "invalid WebSocket URL: {why}"),
             HandshakeError::InvalidHeaderName(name) => {
                 write!(f, "header name {name:?} is not an HTTP token")

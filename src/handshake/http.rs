@@ -15,7 +15,7 @@ use super::response::Response;
 use super::server::Request;
 use crate::connection::Connection;
 
-fn from_http_headers(map: &http::HeaderMap) -> Result<Headers, HandshakeError> {
+pub(super) fn from_http_headers(map: &http::HeaderMap) -> Result<Headers, HandshakeError> {
     let mut headers = Headers::new();
     for (name, value) in map {
         headers
@@ -40,8 +40,10 @@ fn to_http_headers(headers: &Headers, map: &mut http::HeaderMap) -> Result<(), H
 /// checks as [`ServerHandshake::receive`](super::ServerHandshake::receive). On an error, answer
 /// with [`HandshakeError::to_http_response`].
 ///
-/// HTTP/2 and HTTP/3 requests are refused with [`HandshakeError::UnsupportedHttpVersion`]: over
-/// those, WebSockets use extended CONNECT (RFC 8441, RFC 9220), not this handshake.
+/// HTTP/2 and later requests are validated as an extended CONNECT (RFC 8441, RFC 9220) by
+/// [`Request::from_http_extended_connect`], with the `:protocol` that hyper (feature `hyper`)
+/// or h2 (feature `h2`) stored in the request's extensions; [`Request::accept`] then answers
+/// `200`.
 ///
 /// ```
 /// use wsproto::handshake::{AcceptOptions, Request};
@@ -72,7 +74,11 @@ impl<B> TryFrom<&http::Request<B>> for Request {
         let http11 = match request.version() {
             http::Version::HTTP_09 | http::Version::HTTP_10 => false,
             http::Version::HTTP_11 => true,
-            _ => return Err(HandshakeError::UnsupportedHttpVersion),
+            // HTTP/2 and later: an extended CONNECT (RFC 8441), see `extended_connect.rs`.
+            _ => {
+                let protocol = super::extended_connect::protocol_of(request);
+                return Request::from_http_extended_connect(request, protocol);
+            }
         };
         let headers = from_http_headers(request.headers())?;
         let target = request.uri().to_string();
@@ -146,6 +152,10 @@ impl ClientHandshake {
         &mut self,
         response: &http::Response<B>,
     ) -> Result<ClientOutcome, HandshakeError> {
+        if response.version() >= http::Version::HTTP_2 {
+            // The answer to an extended CONNECT (RFC 8441), see `extended_connect.rs`.
+            return self.receive_extended_connect_response(response);
+        }
         self.check_waiting()?;
         let headers = from_http_headers(response.headers())?;
         let status = response.status().as_u16();

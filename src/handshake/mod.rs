@@ -14,6 +14,9 @@
 //!   application accepts ([`AcceptOptions`]: subprotocol, extension response, extra headers
 //!   such as `Set-Cookie`) or rejects with any status. A malformed request gives a
 //!   [`HandshakeError`] that carries the `400` / `405` / `426` / `431` response to send.
+//! - **HTTP/2** (RFC 8441): a WebSocket is an extended `CONNECT` on one stream;
+//!   [`Request::from_extended_connect`] validates it (the `http` conversions do so for HTTP/2
+//!   requests) and [`Request::accept`] answers `200`. The HTTP/2 library carries the bytes.
 //!
 //! Both parse incrementally from any split, examine each byte once (a request dripping in a
 //! byte at a time costs linear time), and buffer at most [`HandshakeLimits::max_header_size`]
@@ -98,6 +101,7 @@
 mod accept;
 mod client;
 mod error;
+mod extended_connect;
 mod headers;
 #[cfg(feature = "http")]
 mod http;
@@ -109,6 +113,7 @@ mod url;
 pub use accept::{WEBSOCKET_GUID, accept_key};
 pub use client::{ClientHandshake, ClientOutcome, ClientRequest};
 pub use error::HandshakeError;
+pub use extended_connect::WEBSOCKET_PROTOCOL;
 pub use headers::{Extension, ExtensionParam, Header, Headers, HeadersIter};
 pub use response::Response;
 pub use server::{AcceptOptions, Request, ServerHandshake};

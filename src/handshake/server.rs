@@ -33,6 +33,8 @@ pub struct Request {
     pub(crate) key: String,
     pub(crate) protocols: Vec<String>,
     pub(crate) extensions: Vec<Extension>,
+    /// An HTTP/2 extended CONNECT (RFC 8441): accepted with `200`, no key.
+    pub(crate) extended_connect: bool,
 }
 
 impl Request {
@@ -130,6 +132,7 @@ impl Request {
             key,
             protocols,
             extensions,
+            extended_connect: false,
         })
     }
 
@@ -171,7 +174,7 @@ impl Request {
         self.origin.as_deref()
     }
 
-    /// The `Sec-WebSocket-Key` value.
+    /// The `Sec-WebSocket-Key` value (empty for an HTTP/2 extended CONNECT, which has none).
     pub fn key(&self) -> &str {
         &self.key
     }
@@ -245,19 +248,23 @@ impl Request {
         })
     }
 
-    /// Builds the `101 Switching Protocols` response that accepts this request with `options`.
+    /// Builds the `101 Switching Protocols` response that accepts this request with `options`
+    /// (for an HTTP/2 extended CONNECT, a `200` without `Upgrade`, `Connection` and
+    /// `Sec-WebSocket-Accept`, RFC 8441 §5).
     ///
     /// [`ServerHandshake::accept`] calls this; use it directly when the HTTP layer is someone
     /// else's (see the `http` feature). Fails, without side effects, if the subprotocol or an
     /// extension was not offered by the client or an extension value is malformed.
     pub fn accept(&self, options: &AcceptOptions) -> Result<Response, HandshakeError> {
         let mut headers = Headers::new();
-        headers.push_trusted("Upgrade", b"websocket");
-        headers.push_trusted("Connection", b"Upgrade");
-        headers.push_trusted(
-            "Sec-WebSocket-Accept",
-            accept_key(self.key.as_bytes()).as_bytes(),
-        );
+        if !self.extended_connect {
+            headers.push_trusted("Upgrade", b"websocket");
+            headers.push_trusted("Connection", b"Upgrade");
+            headers.push_trusted(
+                "Sec-WebSocket-Accept",
+                accept_key(self.key.as_bytes()).as_bytes(),
+            );
+        }
         if let Some(p) = &options.subprotocol {
             if !self.protocols.iter().any(|o| o == p) {
                 return Err(HandshakeError::SubprotocolNotOffered(p.clone()));
@@ -290,9 +297,14 @@ impl Request {
             }
         }
         headers.extend_from(&options.headers);
+        let (status, reason) = if self.extended_connect {
+            (200, "OK")
+        } else {
+            (101, "Switching Protocols")
+        };
         Ok(Response {
-            status: 101,
-            reason: "Switching Protocols".to_string(),
+            status,
+            reason: reason.to_string(),
             headers,
             subprotocol: options.subprotocol.clone(),
             extensions,

@@ -9,6 +9,9 @@
 //! - [`tokio`](mod@tokio) (feature `tokio`): a [`WebSocketStream`](tokio::WebSocketStream) over
 //!   tokio's `AsyncRead + AsyncWrite`, usable as a `Stream` and a `Sink`, and splittable into
 //!   a reading and a writing half.
+//! - [`hyper`](mod@hyper) (feature `hyper`) and [`axum`](mod@axum) (feature `axum`): upgrade a
+//!   request a hyper or axum server received, over HTTP/1.1 or HTTP/2 (RFC 8441), to a tokio
+//!   `WebSocketStream`; [`h2`](mod@h2) (feature `h2`): a client over HTTP/2.
 //!
 //! Both run the opening handshake too ([`handshake`](crate::handshake)): a client from a
 //! `ws://` URL (or over a stream you connected, such as TLS for `wss://`), a server from an
@@ -29,6 +32,13 @@ use std::vec::Vec;
 pub mod blocking;
 #[cfg(feature = "tokio")]
 pub mod tokio;
+// HTTP servers and HTTP/2: HTTP/1.1 Upgrade and RFC 8441 extended CONNECT.
+#[cfg(feature = "axum")]
+pub mod axum;
+#[cfg(feature = "h2")]
+pub mod h2;
+#[cfg(feature = "hyper")]
+pub mod hyper;
 
 use crate::config::Config;
 use crate::connection::Connection;
