@@ -184,7 +184,7 @@ impl Upgrade {
     /// Fails only if an extension response cannot be built, which the options this type sets
     /// never cause.
     pub fn into_response(self) -> Result<(http::Response<()>, Upgrading), HandshakeError> {
-        let options = self.options.subprotocol(self.protocol.clone());
+        let options = self.options.subprotocol(self.protocol.as_deref());
         #[cfg(feature = "deflate")]
         let params: Option<DeflateParams> = self
             .deflate
