@@ -89,7 +89,8 @@ fn parse_args() -> Result<Args, String> {
             .ok_or_else(|| format!("{flag} needs a value"))
     }
     fn number<T: std::str::FromStr>(text: String, flag: &str) -> Result<T, String> {
-        text.parse().map_err(|_| format!("{flag}: not a number: {text}"))
+        text.parse()
+            .map_err(|_| format!("{flag}: not a number: {text}"))
     }
     while let Some(arg) = it.next() {
         match arg.to_str() {
@@ -114,7 +115,11 @@ fn parse_args() -> Result<Args, String> {
                 args.max_forks = number(value(&mut it, "--max-forks")?, "--max-forks")?
             }
             Some("-h" | "--help") => return Err(String::new()),
-            _ => return Err(format!("unexpected argument {arg:?} (the command goes after --)")),
+            _ => {
+                return Err(format!(
+                    "unexpected argument {arg:?} (the command goes after --)"
+                ));
+            }
         }
     }
     if args.command.is_empty() {
@@ -253,7 +258,10 @@ async fn serve(
                 (CloseCode::INTERNAL_ERROR, format!("exit status {code}"))
             } else {
                 let signal = status.signal().unwrap_or_default();
-                (CloseCode::INTERNAL_ERROR, format!("killed by signal {signal}"))
+                (
+                    CloseCode::INTERNAL_ERROR,
+                    format!("killed by signal {signal}"),
+                )
             };
             // Whatever the command left running in its group goes too.
             signal_group(group, rustix::process::Signal::KILL);
