@@ -217,8 +217,8 @@ async fn serve(
     };
 
     // Socket → stdin runs until the client has left; it owns stdin, so its end is the EOF.
-    let incoming = to_stdin(&mut reader, stdin);
-    tokio::pin!(incoming);
+    // Boxed so that it can be dropped early (closing stdin) if it has not finished.
+    let mut incoming = Box::pin(to_stdin(&mut reader, stdin));
     let mut client_left = false;
     let end = {
         let outgoing = to_socket(&mut stdout, &mut writer, args.max_line);
@@ -371,11 +371,8 @@ async fn to_socket(
     let mut buf = vec![0u8; max_line];
     let mut filled = 0;
     loop {
-        let n = match stdout.read(&mut buf[filled..]).await {
-            Ok(n) => n,
-            // A read error on a pipe means it is gone: treat it as the end.
-            Err(_) => 0,
-        };
+        // A read error on a pipe means it is gone: treat it as the end.
+        let n: usize = stdout.read(&mut buf[filled..]).await.unwrap_or_default();
         if n == 0 {
             if filled > 0 {
                 writer.send(text_message(&buf[..filled])).await?;

@@ -466,15 +466,15 @@ impl ChatClient {
     async fn try_join(url: &str) -> Result<ChatClient, Error> {
         let (mut ws, _) = WebSocketStream::connect(url).await?;
         loop {
-            if let Message::Text(text) = next_message(&mut ws).await? {
-                if let Some(name) = text.strip_prefix("{\"text\":\"you are ") {
-                    let name = name.trim_end_matches("\"}").to_string();
-                    return Ok(ChatClient {
-                        url: url.to_string(),
-                        ws,
-                        name,
-                    });
-                }
+            if let Message::Text(text) = next_message(&mut ws).await?
+                && let Some(name) = text.strip_prefix("{\"text\":\"you are ")
+            {
+                let name = name.trim_end_matches("\"}").to_string();
+                return Ok(ChatClient {
+                    url: url.to_string(),
+                    ws,
+                    name,
+                });
             }
         }
     }
@@ -782,7 +782,7 @@ async fn wsd_seq_reaches_a_slow_client_in_order_with_bounded_memory() {
     let mut rss_max = rss_start;
     while expected <= LINES {
         read_line(&mut ws, &mut expected).await;
-        if expected % 5_000 == 0 {
+        if expected.is_multiple_of(5_000) {
             rss_max = rss_max.max(status_kib(wsd_pid, "VmRSS"));
             // Slow: a pause every 5000 lines.
             tokio::time::sleep(Duration::from_millis(20)).await;
