@@ -5,6 +5,7 @@
 #      with a clear error; proxy_read_timeout cuts an idle connection unless keepalive pings;
 #   2. scaled out: two `chat --redis` instances behind nginx share a room through redis-server;
 #      one is killed (its clients reconnect and hear new messages) and restarted;
+#      and two chat pages in headless Chromium do the same (deploy/browser/chat_pages.mjs);
 #   3. wsd: `wsd -- cat` echoes, `seq 1 100000` reaches a slow client in order with flat memory,
 #      a paused client holds the command back, a leaving client leaves no process behind.
 # The tests are tests/deploy.rs (ignored in the plain test run); this script installs nginx and
@@ -19,6 +20,10 @@ started=$(date +%s)
 missing=()
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+# The browser check: Debian's chromium (the interop step installs it too) driven from node.
+[ -x /usr/bin/chromium ] || [ -n "${WSPROTO_CHROMIUM:-}" ] || missing+=(chromium)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "deploy.sh: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -33,6 +38,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   timeout 600 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   [ -n "$policy_added" ] && rm -f /usr/sbin/policy-rc.d
 fi
+# playwright-core, exactly as locked; never a browser download.
+(cd deploy/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 timeout 300 \
+  npm ci --no-audit --no-fund --loglevel=error)
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 echo "deploy.sh: $("$nginx_bin" -v 2>&1), $(redis-server --version | cut -d' ' -f1-3)"
 

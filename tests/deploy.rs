@@ -598,6 +598,61 @@ async fn chat_instances_share_rooms_through_redis_behind_nginx() {
     round(&mut clients, "after-restart").await;
 }
 
+#[tokio::test]
+#[ignore = "needs nginx, redis-server, node, chromium and deploy/browser's npm packages; run by .ci/deploy.sh"]
+async fn chat_pages_in_chromium_talk_across_instances_and_reconnect() {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/browser/chat_pages.mjs");
+    assert!(
+        script
+            .with_file_name("node_modules/playwright-core")
+            .exists(),
+        "run `npm ci` in deploy/browser first (.ci/deploy.sh does)"
+    );
+    let (_redis, redis_port) = start_redis().await;
+    let redis_url = format!("redis://127.0.0.1:{redis_port}");
+    let ports = [free_port(), free_port()];
+    let mut instances = Vec::new();
+    for port in ports {
+        let args = [
+            format!("127.0.0.1:{port}"),
+            "--redis".into(),
+            redis_url.clone(),
+        ];
+        instances.push(Some(start_example("chat", &strs(&args)).await.0));
+    }
+    let listen = free_port();
+    let _nginx = Nginx::start(&site_config(listen, ports), listen).await;
+
+    let mut node = Command::new(tool("node"))
+        .arg(&script)
+        .arg(format!("http://127.0.0.1:{listen}/"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node starts");
+    let mut stdin = node.stdin.take().unwrap();
+    let mut lines = BufReader::new(node.stdout.take().unwrap()).lines();
+    let verdict = tokio::time::timeout(Duration::from_secs(120), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            eprintln!("chat_pages.mjs: {line}");
+            if let Some(port) = line.strip_prefix("KILL ") {
+                let port: u16 = port.parse().unwrap();
+                let i = ports.iter().position(|&p| p == port).expect("one of ours");
+                let mut instance = instances[i].take().expect("still running");
+                instance.kill().await.unwrap();
+                stdin.write_all(b"killed\n").await.unwrap();
+            } else if line == "PASS" || line.starts_with("FAIL") {
+                return line;
+            }
+        }
+        "FAIL: the script ended without a verdict".to_string()
+    })
+    .await
+    .expect("the browser check finishes within 120 s");
+    assert_eq!(verdict, "PASS");
+}
+
 // ----- wsd: a command as a WebSocket -----
 
 /// One line of /proc/PID/stat, the fields used here.
