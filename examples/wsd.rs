@@ -24,7 +24,10 @@
 //! been written to the socket (so a slow client slows the command down through its stdout
 //! pipe), and a message is read from the socket only once the previous one has been written to
 //! the command's stdin. Memory per connection is bounded by `--max-line` and the message limit
-//! (1 MiB). At most `--max-forks` commands run at once; further clients get `503`.
+//! (1 MiB). At most `--max-forks` commands run at once; further clients get `503`. The flip
+//! side: while a command does not read its stdin, wsd does not read the socket either (no pongs,
+//! no close handshake); a client that leaves then is noticed when the command next prints,
+//! reads or exits.
 //!
 //! Try it:
 //!
