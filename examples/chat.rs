@@ -27,7 +27,9 @@
 //! A page on one instance then sees what a page on the other says. When an instance dies, its
 //! pages reconnect with back-off (through the balancer, to the instance still up). Messages sent
 //! while a page is disconnected are not replayed (pub/sub keeps no history). Names carry the
-//! instance's port (`guest3@8081`) so that they stay unique across instances. Without `--redis`
+//! instance's port (`guest3@8081`) so that they stay unique across instances. When Redis
+//! restarts, each instance subscribes again and reconnects its publishing connection, both
+//! with back-off; what is said while Redis is down is lost. Without `--redis`
 //! the room lives in the process and no Redis is needed.
 //!
 //! ```text
@@ -84,7 +86,8 @@ fn parse_args() -> Result<Args, String> {
 #[derive(Clone)]
 struct Room {
     local: broadcast::Sender<String>,
-    redis: Option<redis::aio::MultiplexedConnection>,
+    /// Publishes; reconnects by itself (with back-off) when Redis goes away and comes back.
+    redis: Option<redis::aio::ConnectionManager>,
 }
 
 impl Room {
@@ -94,7 +97,8 @@ impl Room {
                 let _ = self.local.send(line);
             }
             Some(conn) => {
-                // The connection is a cheap handle on one multiplexed Redis connection.
+                // A cheap handle on one multiplexed Redis connection. While Redis is away,
+                // what is said is lost (pub/sub keeps nothing either).
                 let mut conn = conn.clone();
                 let published: redis::RedisResult<usize> =
                     redis::AsyncCommands::publish(&mut conn, CHANNEL, line).await;
@@ -171,7 +175,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ),
         Some(url) => {
             let client = redis::Client::open(url.as_str())?;
-            let conn = client.get_multiplexed_async_connection().await?;
+            let config = redis::aio::ConnectionManagerConfig::new()
+                .set_max_delay(Duration::from_secs(5))
+                .set_connection_timeout(Some(Duration::from_secs(5)))
+                .set_response_timeout(Some(Duration::from_secs(5)));
+            let conn =
+                redis::aio::ConnectionManager::new_with_config(client.clone(), config).await?;
             relay_from_redis(client, local.clone()).await?;
             println!("chat: sharing the room through {url}");
             (

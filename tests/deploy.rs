@@ -426,6 +426,10 @@ async fn nginx_read_timeout_closes_idle_connections_unless_keepalive_pings() {
 /// A `redis-server` in the foreground on a free port, without persistence.
 async fn start_redis() -> (Child, u16) {
     let port = free_port();
+    (start_redis_on(port).await, port)
+}
+
+async fn start_redis_on(port: u16) -> Child {
     let mut child = Command::new(tool("redis-server"))
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
         .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
@@ -435,7 +439,7 @@ async fn start_redis() -> (Child, u16) {
         .spawn()
         .expect("redis-server starts");
     wait_for_port(port, &mut child, "redis-server").await;
-    (child, port)
+    child
 }
 
 /// A chat client speaking to the `chat` example.
@@ -542,7 +546,7 @@ async fn round(clients: &mut [ChatClient], label: &str) {
 #[tokio::test]
 #[ignore = "needs nginx and redis-server; run by .ci/deploy.sh"]
 async fn chat_instances_share_rooms_through_redis_behind_nginx() {
-    let (_redis, redis_port) = start_redis().await;
+    let (mut redis, redis_port) = start_redis().await;
     let redis_url = format!("redis://127.0.0.1:{redis_port}");
     let (port_a, port_b) = (free_port(), free_port());
     let args = |port: u16| {
@@ -596,6 +600,36 @@ async fn chat_instances_share_rooms_through_redis_behind_nginx() {
     clients.push(ChatClient::join(&format!("ws://127.0.0.1:{port_a}/ws")).await);
     assert_eq!(clients.last().unwrap().instance(), port_a);
     round(&mut clients, "after-restart").await;
+
+    // Redis itself restarts: the instances subscribe again and their publishing connections
+    // reconnect (what is said meanwhile is lost: pub/sub keeps nothing). Probe until a line
+    // crosses again, then every client hears every client.
+    redis.kill().await.unwrap();
+    let _redis = start_redis_on(redis_port).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let last = clients.len() - 1;
+    for probe in 0.. {
+        assert!(
+            Instant::now() < deadline,
+            "the room did not recover from a Redis restart"
+        );
+        // One line from each instance (client 0 is on B, the last one on A).
+        let mut expect = Vec::new();
+        for i in [0, last] {
+            let text = format!("probe-{probe}-{i}");
+            clients[i].say(&text).await;
+            expect.push((clients[i].name.clone(), text));
+        }
+        let heard = tokio::time::timeout(Duration::from_millis(500), async {
+            for client in clients.iter_mut() {
+                client.hears(&expect).await;
+            }
+        });
+        if heard.await.is_ok() {
+            break;
+        }
+    }
+    round(&mut clients, "after-redis-restart").await;
 }
 
 #[tokio::test]
