@@ -823,6 +823,37 @@ async fn wsd_cat_echoes_lines() {
 
 #[tokio::test]
 #[ignore = "needs the wsd example; run by .ci/deploy.sh"]
+async fn wsd_refuses_clients_beyond_max_forks() {
+    let (_wsd, port) =
+        start_example("wsd", &["--port", "0", "--max-forks", "1", "--", "cat"]).await;
+    let url = format!("ws://127.0.0.1:{port}/");
+    let (mut first, _) = WebSocketStream::connect(&url).await.unwrap();
+    match WebSocketStream::connect(&url).await {
+        Err(Error::Rejected { status: 503, .. }) => {}
+        other => panic!("expected a 503 for the second client, got {other:?}"),
+    }
+    // The first one is served all along; once it has gone, there is room again.
+    first.send(Message::text("still here")).await.unwrap();
+    assert_eq!(
+        next_message(&mut first).await.unwrap(),
+        Message::text("still here")
+    );
+    first.close(CloseCode::NORMAL, "").await.unwrap();
+    while first.read().await.is_ok() {}
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match WebSocketStream::connect(&url).await {
+            Ok(_) => break,
+            Err(Error::Rejected { status: 503, .. }) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("after the first client left: {e}"),
+        }
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs the wsd example; run by .ci/deploy.sh"]
 async fn wsd_closes_with_the_exit_status() {
     let (_wsd, url) = start_wsd(&["sh", "-c", "read n; echo \"got $n\"; exit $n"]).await;
     for (n, code, reason) in [("0", 1000, ""), ("3", 1011, "exit status 3")] {
