@@ -34,9 +34,12 @@ if [ ${#missing[@]} -gt 0 ]; then
     printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
     policy_added=1
   fi
-  timeout 600 apt-get update -qq
-  timeout 600 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  [ -n "$policy_added" ] && rm -f /usr/sbin/policy-rc.d
+  installed=0
+  { timeout 600 apt-get update -qq &&
+    timeout 600 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; } ||
+    installed=$?
+  if [ -n "$policy_added" ]; then rm -f /usr/sbin/policy-rc.d; fi
+  [ "$installed" -eq 0 ] || { echo "deploy.sh: FAILED to install ${missing[*]}" >&2; exit 1; }
 fi
 # playwright-core, exactly as locked; never a browser download.
 (cd deploy/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 timeout 300 \
@@ -61,17 +64,20 @@ trap cleanup EXIT INT TERM
 
 # --- build (the debug profile `cargo test --all-features` already built) and run ---
 timeout 900 cargo build --all-features --example chat --example wsd
-status=0
 timeout 900 cargo test --all-features --test deploy --no-run
+log=$(mktemp)
+status=0
 timeout 300 cargo test --all-features --test deploy -- --ignored --test-threads 4 2>&1 \
-  | tee /tmp/wsproto-deploy-$$.log || status=$?
+  | tee "$log" || status=$?
 # `tee` hides cargo's status from `set -e`; pipefail gives it to `status`.
 cleanup
 
 echo
 echo "=== deploy.sh summary ==="
-grep -E '^test .* \.\.\. ' /tmp/wsproto-deploy-$$.log | sed 's/^test /  /' || true
-rm -f /tmp/wsproto-deploy-$$.log
+grep -E '^test .* \.\.\. ' "$log" | sed 's/^test /  /' || true
+echo "deploy: $(grep -cE '^test .* \.\.\. ok$' "$log" || true) passed, \
+$(grep -cE '^test .* \.\.\. FAILED$' "$log" || true) failed"
+rm -f "$log"
 echo "deploy.sh: took $(($(date +%s) - started)) s"
 if [ "$status" -ne 0 ]; then
   echo "deploy.sh: FAILED"

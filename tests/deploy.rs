@@ -104,16 +104,18 @@ async fn wait_for_port(port: u16, child: &mut Child, what: &str) {
 }
 
 /// Starts an example that prints a `... listening on SCHEME://ADDR/` line; returns it with
-/// the port it listens on. Its later output is copied to stderr.
-async fn start_example(name: &str, args: &[&str]) -> (Child, u16) {
+/// the port it listens on. Its later output (stdout and stderr) goes to the test output.
+async fn start_example(name: &'static str, args: &[&str]) -> (Child, u16) {
     let mut child = Command::new(example(name))
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
     let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
+    let mut errors = BufReader::new(child.stderr.take().expect("piped")).lines();
     let port = tokio::time::timeout(Duration::from_secs(20), async {
         while let Some(line) = lines.next_line().await.expect("stdout") {
             if let Some(addr) = line.split("listening on ").nth(1) {
@@ -134,9 +136,15 @@ async fn start_example(name: &str, args: &[&str]) -> (Child, u16) {
     })
     .await
     .unwrap_or_else(|_| panic!("{name} did not start"));
+    // The rest of its output goes to the test's (captured) output, shown when a test fails.
     tokio::spawn(async move {
         while let Ok(Some(line)) = lines.next_line().await {
-            eprintln!("[{port}] {line}");
+            eprintln!("[{name} {port}] {line}");
+        }
+    });
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = errors.next_line().await {
+            eprintln!("[{name} {port}] {line}");
         }
     });
     (child, port)
