@@ -33,8 +33,12 @@
 //!
 //! ```text
 //! cargo run --release --all-features --example wsd -- --port 8080 -- sh -c 'while read l; do echo "you said $l"; done'
-//! cargo run --release --all-features --example echo_client -- ws://127.0.0.1:8080
 //! ```
+//!
+//! and in a browser's console: `ws = new WebSocket("ws://127.0.0.1:8080/");
+//! ws.onmessage = (e) => console.log(e.data); ws.onopen = () => ws.send("hello")`. A command
+//! whose stdout is a pipe may buffer it in blocks: run it line-buffered (`stdbuf -oL`,
+//! `python3 -u`) for interactive use.
 //!
 //! The command inherits wsd's environment and stderr. Do not expose a shell on a public
 //! address: the command runs with wsd's privileges.
