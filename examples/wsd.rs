@@ -40,18 +40,23 @@
 //! whose stdout is a pipe may buffer it in blocks: run it line-buffered (`stdbuf -oL`,
 //! `python3 -u`) for interactive use.
 //!
+//! On SIGTERM or SIGINT wsd stops accepting, sends SIGTERM to every running command's process
+//! group (SIGKILL after the grace period) and exits once they are reaped.
+//!
 //! The command inherits wsd's environment and stderr. Do not expose a shell on a public
 //! address: the command runs with wsd's privileges.
 
+use std::collections::HashSet;
 use std::ffi::OsString;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{ExitStatus, Stdio};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::Semaphore;
 use wsproto::io::tokio::{WebSocketReader, WebSocketStream, WebSocketWriter};
 use wsproto::io::{Options, Rejection};
@@ -150,8 +155,16 @@ async fn main() -> std::io::Result<()> {
     let listener = TcpListener::bind((args.address.as_str(), args.port)).await?;
     println!("wsd listening on ws://{}/", listener.local_addr()?);
     let forks = Arc::new(Semaphore::new(args.max_forks));
+    let groups = Groups::default();
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
     loop {
-        let (stream, peer) = match listener.accept().await {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = terminate.recv() => break,
+            _ = interrupt.recv() => break,
+        };
+        let (stream, peer) = match accepted {
             Ok(accepted) => accepted,
             // Out of file descriptors and the like: wait a little rather than spin.
             Err(e) => {
@@ -161,14 +174,68 @@ async fn main() -> std::io::Result<()> {
             }
         };
         let args = Arc::clone(&args);
+        let groups = Arc::clone(&groups);
         let permit = Arc::clone(&forks).try_acquire_owned().ok();
         tokio::spawn(async move {
-            if let Err(e) = serve(stream, &args, permit.is_some()).await {
+            if let Err(e) = serve(stream, &args, &groups, permit.is_some()).await {
                 eprintln!("wsd: {peer}: {e}");
             }
             drop(permit);
         });
     }
+    shutdown(&groups, args.grace).await;
+    Ok(())
+}
+
+/// The process groups of the commands running now (each until it has been reaped).
+type Groups = Arc<Mutex<HashSet<u32>>>;
+
+fn running(groups: &Groups) -> Vec<u32> {
+    let groups = groups.lock().unwrap_or_else(|p| p.into_inner());
+    groups.iter().copied().collect()
+}
+
+/// Keeps a command's group in [`Groups`] until dropped.
+struct Running<'a>(&'a Groups, u32);
+
+impl<'a> Running<'a> {
+    fn new(groups: &'a Groups, group: u32) -> Self {
+        groups
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(group);
+        Running(groups, group)
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.1);
+    }
+}
+
+/// On SIGTERM or SIGINT: every running command's group gets SIGTERM, and SIGKILL if it is
+/// still there after the grace period; then wsd exits, leaving nothing behind.
+async fn shutdown(groups: &Groups, grace: Duration) {
+    let wait_until_reaped = async |limit: Duration| {
+        let deadline = tokio::time::Instant::now() + limit;
+        while !running(groups).is_empty() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    for group in running(groups) {
+        signal_group(group, rustix::process::Signal::TERM);
+    }
+    wait_until_reaped(grace).await;
+    for group in running(groups) {
+        signal_group(group, rustix::process::Signal::KILL);
+    }
+    wait_until_reaped(Duration::from_secs(1)).await;
+    // A moment for the close frames (1011, "killed by signal 15") to go out.
+    tokio::time::sleep(Duration::from_millis(100)).await;
 }
 
 /// Why a connection ended.
@@ -184,6 +251,7 @@ enum End {
 async fn serve(
     stream: TcpStream,
     args: &Args,
+    groups: &Groups,
     may_fork: bool,
 ) -> Result<(), Box<dyn std::error::Error>> {
     stream.set_nodelay(true)?;
@@ -222,6 +290,7 @@ async fn serve(
     else {
         unreachable!("both pipes were asked for, and the command has not been reaped yet");
     };
+    let running = Running::new(groups, group);
 
     // Socket → stdin runs until the client has left; it owns stdin, so its end is the EOF.
     // Boxed so that it can be dropped early (closing stdin) if it has not finished.
@@ -272,6 +341,7 @@ async fn serve(
             };
             // Whatever the command left running in its group goes too.
             signal_group(group, rustix::process::Signal::KILL);
+            drop(running);
             if writer.close(code, &reason).await.is_ok() {
                 // The client's reply ends `incoming` (bounded by the close timeout).
                 incoming.await;
@@ -284,6 +354,7 @@ async fn serve(
             }
             drop(incoming);
             stop(&mut child, group, stdout, args.grace).await;
+            drop(running);
         }
     }
     Ok(())

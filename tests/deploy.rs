@@ -831,6 +831,52 @@ async fn wsd_cat_echoes_lines() {
 
 #[tokio::test]
 #[ignore = "needs the wsd example; run by .ci/deploy.sh"]
+async fn wsd_stopped_with_sigterm_ends_its_commands() {
+    // One command that goes with SIGTERM, one that needs SIGKILL.
+    let (mut wsd, url) = start_wsd(&[
+        "sh",
+        "-c",
+        "read how; if [ \"$how\" = stubborn ]; then trap '' TERM; fi; sleep 1000 & wait",
+    ])
+    .await;
+    let wsd_pid = wsd.id().unwrap();
+    let mut clients = Vec::new();
+    for how in ["polite", "stubborn"] {
+        let (mut ws, _) = WebSocketStream::connect(&url).await.unwrap();
+        ws.send(Message::text(how)).await.unwrap();
+        clients.push(ws);
+    }
+    eventually("both commands run", || children_of(wsd_pid).len() == 2).await;
+    let groups: Vec<u32> = children_of(wsd_pid).iter().map(|p| p.pid).collect();
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(wsd_pid as i32).unwrap(),
+        rustix::process::Signal::TERM,
+    )
+    .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(10), wsd.wait())
+        .await
+        .expect("wsd exits")
+        .unwrap();
+    assert!(status.success(), "wsd: {status}");
+    eventually("no process of either command is left", || {
+        processes().iter().all(|p| !groups.contains(&p.pgrp))
+    })
+    .await;
+    for mut ws in clients {
+        // Each client hears that its command was killed, or at least that the connection ended.
+        match tokio::time::timeout(Duration::from_secs(5), ws.read()).await {
+            Ok(Ok(Message::Close(Some(frame)))) => {
+                assert_eq!(frame.code, CloseCode::INTERNAL_ERROR);
+                assert!(frame.reason.starts_with("killed by signal"), "{frame:?}");
+            }
+            Ok(Err(_)) => {}
+            other => panic!("after wsd stopped: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs the wsd example; run by .ci/deploy.sh"]
 async fn wsd_refuses_clients_beyond_max_forks() {
     let (_wsd, port) =
         start_example("wsd", &["--port", "0", "--max-forks", "1", "--", "cat"]).await;
