@@ -11,9 +11,35 @@
 //! the page, `/ws` is handed to the sans-IO [`ServerHandshake`], whose [`Connection`] then runs
 //! under the tokio driver. Each connection is split: one task reads from the browser and
 //! broadcasts, another writes what everybody says.
+//!
+//! # Scaled out
+//!
+//! With `--redis URL`, several processes share one room through Redis pub/sub: each publishes
+//! what its browsers say to the channel `wsproto-chat` and delivers what it receives from there
+//! to its own browsers. Put them behind a load balancer (see `deploy/nginx/websocket.conf`):
+//!
+//! ```text
+//! redis-server --port 6379 --save '' --appendonly no
+//! cargo run --release --all-features --example chat -- 127.0.0.1:8081 --redis redis://127.0.0.1:6379
+//! cargo run --release --all-features --example chat -- 127.0.0.1:8082 --redis redis://127.0.0.1:6379
+//! ```
+//!
+//! A page on one instance then sees what a page on the other says. When an instance dies, its
+//! pages reconnect with back-off (through the balancer, to the instance still up). Messages sent
+//! while a page is disconnected are not replayed (pub/sub keeps no history). Names carry the
+//! instance's port (`guest3@8081`) so that they stay unique across instances. When Redis
+//! restarts, each instance subscribes again and reconnects its publishing connection, both
+//! with back-off; what is said while Redis is down is lost. Without `--redis`
+//! the room lives in the process and no Redis is needed.
+//!
+//! ```text
+//! usage: chat [ADDRESS] [--redis URL]     (ADDRESS defaults to 127.0.0.1:8080)
+//! ```
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
+use futures_util::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::broadcast;
@@ -26,23 +52,155 @@ const PAGE: &str = include_str!("chat.html");
 const MAX_HEAD: usize = 8 * 1024;
 /// The longest chat message accepted (the page sends at most 1000 characters).
 const MAX_MESSAGE: usize = 4 * 1024;
+/// The Redis pub/sub channel the instances share.
+const CHANNEL: &str = "wsproto-chat";
+
+/// The command line, parsed in one place.
+struct Args {
+    /// The address to listen on.
+    addr: String,
+    /// Share the room through this Redis server (`redis://host:port`).
+    redis: Option<String>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        addr: "127.0.0.1:8080".into(),
+        redis: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--redis" => args.redis = Some(it.next().ok_or("--redis needs a URL")?),
+            "-h" | "--help" => return Err(String::new()),
+            flag if flag.starts_with('-') => return Err(format!("unknown option {flag}")),
+            _ => args.addr = arg,
+        }
+    }
+    Ok(args)
+}
+
+/// The room: everybody connected to this process listens on `local`. What a browser says goes
+/// to `local` directly, or with Redis to the shared channel, from which every instance's
+/// subscriber feeds its own `local`.
+#[derive(Clone)]
+struct Room {
+    local: broadcast::Sender<String>,
+    /// Publishes; reconnects by itself (with back-off) when Redis goes away and comes back.
+    redis: Option<redis::aio::ConnectionManager>,
+}
+
+impl Room {
+    async fn say(&self, line: String) {
+        match &self.redis {
+            None => {
+                let _ = self.local.send(line);
+            }
+            Some(conn) => {
+                // A cheap handle on one multiplexed Redis connection. While Redis is away,
+                // what is said is lost (pub/sub keeps nothing either).
+                let mut conn = conn.clone();
+                let published: redis::RedisResult<usize> =
+                    redis::AsyncCommands::publish(&mut conn, CHANNEL, line).await;
+                if let Err(e) = published {
+                    eprintln!("redis: publish failed (message lost): {e}");
+                }
+            }
+        }
+    }
+}
+
+/// Subscribes to the shared channel and relays what arrives to this instance's browsers; when
+/// the subscription is lost, subscribes again with back-off. Returns once the first
+/// subscription is active, so that nothing said after startup is missed.
+async fn relay_from_redis(
+    client: redis::Client,
+    local: broadcast::Sender<String>,
+) -> redis::RedisResult<()> {
+    let mut pubsub = client.get_async_pubsub().await?;
+    pubsub.subscribe(CHANNEL).await?;
+    tokio::spawn(async move {
+        let mut pubsub = Some(pubsub);
+        let mut delay = Duration::from_millis(100);
+        loop {
+            if let Some(mut active) = pubsub.take() {
+                delay = Duration::from_millis(100);
+                let mut messages = active.on_message();
+                while let Some(message) = messages.next().await {
+                    match message.get_payload::<String>() {
+                        Ok(line) => {
+                            let _ = local.send(line);
+                        }
+                        Err(e) => eprintln!("redis: unreadable message: {e}"),
+                    }
+                }
+                eprintln!("redis: subscription lost; subscribing again");
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(5));
+            match client.get_async_pubsub().await {
+                Ok(mut fresh) => match fresh.subscribe(CHANNEL).await {
+                    Ok(()) => pubsub = Some(fresh),
+                    Err(e) => eprintln!("redis: subscribe failed: {e}"),
+                },
+                Err(e) => eprintln!("redis: cannot connect: {e}"),
+            }
+        }
+    });
+    Ok(())
+}
 
 #[tokio::main]
-async fn main() -> std::io::Result<()> {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:8080".into());
-    let listener = TcpListener::bind(&addr).await?;
-    println!("chat listening on http://{}/", listener.local_addr()?);
-    let (room, _) = broadcast::channel::<String>(256);
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(why) => {
+            if !why.is_empty() {
+                eprintln!("chat: {why}");
+            }
+            eprintln!("usage: chat [ADDRESS] [--redis URL]");
+            std::process::exit(2);
+        }
+    };
+    let listener = TcpListener::bind(&args.addr).await?;
+    let local_addr = listener.local_addr()?;
+    let (local, _) = broadcast::channel::<String>(256);
+    let (room, tag) = match &args.redis {
+        None => (
+            Room {
+                local: local.clone(),
+                redis: None,
+            },
+            String::new(),
+        ),
+        Some(url) => {
+            let client = redis::Client::open(url.as_str())?;
+            let config = redis::aio::ConnectionManagerConfig::new()
+                .set_max_delay(Duration::from_secs(5))
+                .set_connection_timeout(Some(Duration::from_secs(5)))
+                .set_response_timeout(Some(Duration::from_secs(5)));
+            let conn =
+                redis::aio::ConnectionManager::new_with_config(client.clone(), config).await?;
+            relay_from_redis(client, local.clone()).await?;
+            println!("chat: sharing the room through {url}");
+            (
+                Room {
+                    local: local.clone(),
+                    redis: Some(conn),
+                },
+                format!("@{}", local_addr.port()),
+            )
+        }
+    };
+    println!("chat listening on http://{local_addr}/");
     let next_id = AtomicU64::new(1);
     loop {
         let (stream, _) = listener.accept().await?;
         let room = room.clone();
-        let id = next_id.fetch_add(1, Ordering::Relaxed);
+        let name = format!("guest{}{tag}", next_id.fetch_add(1, Ordering::Relaxed));
         tokio::spawn(async move {
-            if let Err(e) = serve(stream, room, id).await {
-                eprintln!("connection {id}: {e}");
+            if let Err(e) = serve(stream, room, &name).await {
+                eprintln!("connection {name}: {e}");
             }
         });
     }
@@ -51,8 +209,8 @@ async fn main() -> std::io::Result<()> {
 /// Reads the request head, then serves the page or upgrades.
 async fn serve(
     mut stream: TcpStream,
-    room: broadcast::Sender<String>,
-    id: u64,
+    room: Room,
+    name: &str,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];
@@ -103,7 +261,7 @@ async fn serve(
             chat(
                 WebSocketStream::from_connection(stream, connection),
                 room,
-                id,
+                name,
             )
             .await;
             Ok(())
@@ -151,21 +309,18 @@ fn line(from: Option<&str>, text: &str) -> String {
     }
 }
 
-async fn chat(ws: WebSocketStream<TcpStream>, room: broadcast::Sender<String>, id: u64) {
-    let name = format!("guest{id}");
-    let mut inbox = room.subscribe();
+async fn chat(ws: WebSocketStream<TcpStream>, room: Room, name: &str) {
+    let mut inbox = room.local.subscribe();
     // One half waits for the browser while the other writes what the room says.
     let (mut reader, mut writer) = ws.split();
     let _ = writer
         .send(Message::text(line(None, &format!("you are {name}"))))
         .await;
-    let _ = room.send(line(None, &format!("{name} joined")));
+    room.say(line(None, &format!("{name} joined"))).await;
     loop {
         tokio::select! {
             incoming = reader.read() => match incoming {
-                Ok(Message::Text(text)) => {
-                    let _ = room.send(line(Some(&name), &text));
-                }
+                Ok(Message::Text(text)) => room.say(line(Some(name), &text)).await,
                 Ok(Message::Binary(_)) => {
                     // Keep reading afterwards: the browser's close reply ends the loop.
                     let _ = writer.close(CloseCode::UNSUPPORTED_DATA, "text only").await;
@@ -188,5 +343,5 @@ async fn chat(ws: WebSocketStream<TcpStream>, room: broadcast::Sender<String>, i
             }
         }
     }
-    let _ = room.send(line(None, &format!("{name} left")));
+    room.say(line(None, &format!("{name} left"))).await;
 }

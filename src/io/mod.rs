@@ -209,7 +209,22 @@ impl fmt::Display for Error {
             Error::Connection(e) => write!(f, "connection failed: {e}"),
             Error::Send(e) => write!(f, "cannot send: {e}"),
             Error::Handshake(e) => write!(f, "handshake failed: {e}"),
-            Error::Rejected { status, .. } => write!(f, "handshake rejected with status {status}"),
+            Error::Rejected { status, body, .. } => {
+                // Say plainly that no upgrade happened: behind a proxy that does not forward
+                // `Upgrade`/`Connection`, this is the only symptom the client sees.
+                write!(
+                    f,
+                    "handshake rejected: the server answered {status} without upgrading to \
+                     WebSocket (101 expected)"
+                )?;
+                // A short plain-text body usually says why (wsproto's servers send one).
+                match core::str::from_utf8(body).map(str::trim) {
+                    Ok(text) if !text.is_empty() && text.len() <= 200 && !text.contains('<') => {
+                        write!(f, ": {text:?}")
+                    }
+                    _ => Ok(()),
+                }
+            }
             Error::TlsRequired => f.write_str(
                 "wss:// needs TLS: connect a TLS stream and pass it to `client` instead",
             ),
