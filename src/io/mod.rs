@@ -27,6 +27,11 @@ use std::vec::Vec;
 
 #[cfg(feature = "blocking")]
 pub mod blocking;
+/// `wss://` (feature `rustls`); without it, only the plain-TCP stream types `connect` returns.
+#[cfg(feature = "rustls")]
+pub mod tls;
+#[cfg(not(feature = "rustls"))]
+mod tls;
 #[cfg(feature = "tokio")]
 pub mod tokio;
 
@@ -70,6 +75,12 @@ pub struct Options {
     /// [`Request::negotiate_deflate`] and [`AcceptOptions::deflate`]).
     #[cfg(feature = "deflate")]
     pub deflate: Option<DeflateConfig>,
+    /// The TLS client configuration `connect` uses for `wss://` URLs (feature `rustls`).
+    /// Default `None`: [`tls::default_client_config`] (the webpki-roots root store, ALPN
+    /// `http/1.1`). Give your own for a private CA or client certificates; set its
+    /// `alpn_protocols` to `http/1.1` ([`tls::client_config`] does).
+    #[cfg(feature = "rustls")]
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 impl Default for Options {
@@ -80,6 +91,8 @@ impl Default for Options {
             handshake_timeout: Some(Duration::from_secs(30)),
             #[cfg(feature = "deflate")]
             deflate: Some(DeflateConfig::default()),
+            #[cfg(feature = "rustls")]
+            tls: None,
         }
     }
 }
@@ -107,6 +120,13 @@ impl Options {
     #[cfg(feature = "deflate")]
     pub fn deflate(mut self, deflate: Option<DeflateConfig>) -> Self {
         self.deflate = deflate;
+        self
+    }
+
+    /// Sets [`Options::tls`]: `connect` uses `config` for `wss://` URLs.
+    #[cfg(feature = "rustls")]
+    pub fn tls_config(mut self, config: std::sync::Arc<rustls::ClientConfig>) -> Self {
+        self.tls = Some(config);
         self
     }
 }
@@ -181,9 +201,13 @@ pub enum Error {
         /// [`HandshakeLimits::max_body_size`]).
         body: Vec<u8>,
     },
-    /// A `wss://` URL was given to `connect`, which speaks plain TCP: connect a TLS stream
-    /// yourself and pass it to `client`.
+    /// A `wss://` URL was given to `connect` without the `rustls` feature: turn it on, or
+    /// connect a TLS stream yourself and pass it to `client`.
     TlsRequired,
+    /// TLS failed: the handshake (an untrusted or wrong certificate, the peer's alert, a peer
+    /// that does not speak TLS), or a TLS record later (feature `rustls`).
+    #[cfg(feature = "rustls")]
+    Tls(tls::TlsError),
     /// The connection is closed: the close handshake finished (or the connection failed and its
     /// error was already returned) and the transport is done. Nothing more will be read.
     Closed,
@@ -203,6 +227,8 @@ impl fmt::Display for Error {
             Error::TlsRequired => f.write_str(
                 "wss:// needs TLS: connect a TLS stream and pass it to `client` instead",
             ),
+            #[cfg(feature = "rustls")]
+            Error::Tls(e) => write!(f, "TLS failed: {e}"),
             Error::Closed => f.write_str("the connection is closed"),
             Error::Fragment => f.write_str(
                 "a message fragment arrived (Config::stream_messages is on); read events instead",
@@ -218,13 +244,20 @@ impl std::error::Error for Error {
             Error::Connection(e) => Some(e),
             Error::Send(e) => Some(e),
             Error::Handshake(e) => Some(e),
+            #[cfg(feature = "rustls")]
+            Error::Tls(e) => Some(e),
             _ => None,
         }
     }
 }
 
 impl From<std::io::Error> for Error {
+    /// [`Error::Io`], or [`Error::Tls`] for the I/O error a TLS stream reports when TLS failed.
     fn from(e: std::io::Error) -> Self {
+        #[cfg(feature = "rustls")]
+        if let Some(tls) = tls::from_io(&e) {
+            return Error::Tls(tls);
+        }
         Error::Io(e)
     }
 }
@@ -386,10 +419,10 @@ fn handshake_timed_out() -> Error {
     ))
 }
 
-/// The address `connect` dials for `url`, refusing `wss://`.
+/// The address `connect` dials for `url`, refusing `wss://` without the `rustls` feature.
 fn tcp_target(url: &str) -> Result<(crate::handshake::WsUrl, String, u16), Error> {
     let parsed = crate::handshake::WsUrl::parse(url)?;
-    if parsed.is_secure() {
+    if parsed.is_secure() && !cfg!(feature = "rustls") {
         return Err(Error::TlsRequired);
     }
     let host = String::from(parsed.host());
