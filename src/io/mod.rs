@@ -9,10 +9,11 @@
 //! - [`tokio`](mod@tokio) (feature `tokio`): a [`WebSocketStream`](tokio::WebSocketStream) over
 //!   tokio's `AsyncRead + AsyncWrite`, usable as a `Stream` and a `Sink`, and splittable into
 //!   a reading and a writing half.
+//! - `tls` (feature `rustls`): `wss://` for both: `connect` runs TLS itself, and a
+//!   `TlsAcceptor` puts TLS in front of a server.
 //!
 //! Both run the opening handshake too ([`handshake`](crate::handshake)): a client from a
-//! `ws://` URL (or over a stream you connected, such as TLS for `wss://`), a server from an
-//! accepted stream, optionally deciding on the request (subprotocol, rejection) in a callback.
+//! `ws://` or `wss://` URL (or over a stream you connected), a server from an accepted stream, optionally deciding on the request (subprotocol, rejection) in a callback.
 //! With the `deflate` feature they negotiate permessage-deflate unless [`Options::deflate`] is
 //! turned off.
 //!
@@ -27,9 +28,9 @@ use std::vec::Vec;
 
 #[cfg(feature = "blocking")]
 pub mod blocking;
-/// `wss://` (feature `rustls`); without it, only the plain-TCP stream types `connect` returns.
 #[cfg(feature = "rustls")]
 pub mod tls;
+// Without `rustls`: only the plain-TCP stream types `connect` returns.
 #[cfg(not(feature = "rustls"))]
 mod tls;
 #[cfg(feature = "tokio")]

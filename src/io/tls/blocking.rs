@@ -180,7 +180,7 @@ fn handshake<D: rustls::SideData, T: Transport>(
                         e.kind(),
                         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                     ) => {}
-            Err(e) => return Err(super::io_error(e)),
+            Err(e) => return Err(super::handshake_error(e)),
         }
     }
     sock.set_read_timeout(None).map_err(Error::Io)?;

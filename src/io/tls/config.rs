@@ -57,6 +57,9 @@ pub enum TlsError {
     /// The peer does not speak TLS: its bytes are not TLS records (a plain `ws://` or HTTP
     /// peer on the other end).
     NotTls,
+    /// The peer closed the connection during the TLS handshake: it does not speak TLS (a plain
+    /// server waiting for an HTTP request), or it gave up on us without an alert.
+    HandshakeEof,
     /// The peer speaks TLS, but we could not agree (protocol versions, cipher suites, ALPN,
     /// a peer that broke the protocol).
     Incompatible(rustls::Error),
@@ -95,6 +98,9 @@ impl fmt::Display for TlsError {
             TlsError::NotTls => {
                 f.write_str("the peer does not speak TLS (a plain ws:// or HTTP server or client?)")
             }
+            TlsError::HandshakeEof => f.write_str(
+                "the peer closed the connection during the TLS handshake (does it speak TLS?)",
+            ),
             TlsError::Incompatible(e) => write!(f, "the peer's TLS does not fit ours: {e}"),
             TlsError::InvalidServerName(host) => {
                 write!(f, "{host:?} cannot be a TLS server name")
@@ -175,6 +181,17 @@ pub(crate) fn io_error(e: io::Error) -> Error {
         Some(tls) => Error::Tls(tls),
         None => Error::Io(e),
     }
+}
+
+/// An I/O error from a TLS handshake as a driver [`Error`]: [`Error::Tls`] when TLS failed or
+/// the peer closed the connection before the handshake finished.
+pub(crate) fn handshake_error(e: io::Error) -> Error {
+    if e.kind() == io::ErrorKind::UnexpectedEof
+        && e.get_ref().is_none_or(|inner| !inner.is::<rustls::Error>())
+    {
+        return Error::Tls(TlsError::HandshakeEof);
+    }
+    io_error(e)
 }
 
 /// rustls' `ring` provider.

@@ -69,7 +69,7 @@ mod config;
 #[cfg(feature = "rustls")]
 pub use config::{TlsAcceptor, TlsError, client_config, default_client_config, server_config};
 #[cfg(feature = "rustls")]
-pub(crate) use config::{client_config_for, from_io, io_error, server_name, tls_timed_out};
+pub(crate) use config::{client_config_for, from_io, handshake_error, server_name, tls_timed_out};
 
 #[cfg(feature = "blocking")]
 pub(crate) mod blocking;

@@ -139,7 +139,7 @@ pub(crate) async fn connect(
         let tls = tokio_rustls::TlsConnector::from(config)
             .connect(name, tcp)
             .await
-            .map_err(super::io_error)?;
+            .map_err(super::handshake_error)?;
         Ok(MaybeTlsStream::Tls(Box::new(tls)))
     }
     #[cfg(not(feature = "rustls"))]
@@ -166,5 +166,5 @@ where
             .map_err(|_| super::tls_timed_out())?,
         None => handshake.await,
     };
-    result.map_err(super::io_error)
+    result.map_err(super::handshake_error)
 }
