@@ -5,7 +5,9 @@
 //! cargo run --release --all-features --example chat -- 127.0.0.1:8080
 //! ```
 //!
-//! Then open <http://127.0.0.1:8080/> in two browser tabs and talk.
+//! Then open <http://127.0.0.1:8080/> in two browser tabs and talk. With `--tls CERT KEY` (PEM
+//! files; feature `rustls`) the page and the WebSocket are served over TLS (`https://`,
+//! `wss://`).
 //!
 //! The server reads the HTTP request head itself and looks at the path before deciding: `/` gets
 //! the page, `/ws` is handed to the sans-IO [`ServerHandshake`], whose [`Connection`] then runs
@@ -14,8 +16,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 use tokio::sync::broadcast;
 use wsproto::handshake::{AcceptOptions, ServerHandshake};
 use wsproto::io::tokio::WebSocketStream;
@@ -29,19 +31,34 @@ const MAX_MESSAGE: usize = 4 * 1024;
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let addr = std::env::args()
-        .nth(1)
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let addr = args
+        .first()
+        .filter(|a| !a.starts_with("--"))
+        .cloned()
         .unwrap_or_else(|| "127.0.0.1:8080".into());
+    let tls = tls::from_args(&args)?;
     let listener = TcpListener::bind(&addr).await?;
-    println!("chat listening on http://{}/", listener.local_addr()?);
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    println!("chat listening on {scheme}://{}/", listener.local_addr()?);
     let (room, _) = broadcast::channel::<String>(256);
     let next_id = AtomicU64::new(1);
     loop {
         let (stream, _) = listener.accept().await?;
+        stream.set_nodelay(true)?;
         let room = room.clone();
         let id = next_id.fetch_add(1, Ordering::Relaxed);
+        let tls = tls.clone();
         tokio::spawn(async move {
-            if let Err(e) = serve(stream, room, id).await {
+            let served = match tls {
+                None => serve(stream, room, id).await,
+                #[cfg(feature = "rustls")]
+                Some(tls) => match tls.accept(stream).await {
+                    Ok(stream) => serve(stream, room, id).await,
+                    Err(e) => Err(e.into()),
+                },
+            };
+            if let Err(e) = served {
                 eprintln!("connection {id}: {e}");
             }
         });
@@ -49,8 +66,8 @@ async fn main() -> std::io::Result<()> {
 }
 
 /// Reads the request head, then serves the page or upgrades.
-async fn serve(
-    mut stream: TcpStream,
+async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
     room: broadcast::Sender<String>,
     id: u64,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
@@ -95,7 +112,6 @@ async fn serve(
             }
             let (response, connection) = handshake.accept(AcceptOptions::new())?;
             stream.write_all(&response).await?;
-            stream.set_nodelay(true)?;
             chat(
                 WebSocketStream::from_connection(stream, connection),
                 room,
@@ -108,8 +124,8 @@ async fn serve(
     }
 }
 
-async fn respond(
-    stream: &mut TcpStream,
+async fn respond<S: AsyncWrite + Unpin>(
+    stream: &mut S,
     status: &str,
     content_type: &str,
     body: &str,
@@ -147,7 +163,11 @@ fn line(from: Option<&str>, text: &str) -> String {
     }
 }
 
-async fn chat(ws: WebSocketStream<TcpStream>, room: broadcast::Sender<String>, id: u64) {
+async fn chat<S: AsyncRead + AsyncWrite + Unpin>(
+    ws: WebSocketStream<S>,
+    room: broadcast::Sender<String>,
+    id: u64,
+) {
     let name = format!("guest{id}");
     let mut inbox = room.subscribe();
     // One half waits for the browser while the other writes what the room says.
@@ -185,4 +205,30 @@ async fn chat(ws: WebSocketStream<TcpStream>, room: broadcast::Sender<String>, i
         }
     }
     let _ = room.send(line(None, &format!("{name} left")));
+}
+
+/// `--tls CERT KEY`: serve over TLS with the PEM certificate chain and key (feature `rustls`).
+mod tls {
+    #[cfg(feature = "rustls")]
+    pub type Acceptor = wsproto::io::tls::TlsAcceptor;
+    #[cfg(not(feature = "rustls"))]
+    pub type Acceptor = std::convert::Infallible;
+
+    pub fn from_args(args: &[String]) -> std::io::Result<Option<Acceptor>> {
+        let Some(at) = args.iter().position(|a| a == "--tls") else {
+            return Ok(None);
+        };
+        let (Some(cert), Some(key)) = (args.get(at + 1), args.get(at + 2)) else {
+            return Err(std::io::Error::other("usage: --tls CERT.pem KEY.pem"));
+        };
+        #[cfg(feature = "rustls")]
+        return wsproto::io::tls::TlsAcceptor::from_pem_files(cert, key)
+            .map(Some)
+            .map_err(std::io::Error::other);
+        #[cfg(not(feature = "rustls"))]
+        {
+            let _ = (cert, key);
+            Err(std::io::Error::other("--tls needs the rustls feature"))
+        }
+    }
 }
