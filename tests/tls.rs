@@ -5,7 +5,7 @@
 mod certs;
 mod io_common;
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, OnceLock};
 use std::thread::{self, JoinHandle};
@@ -74,6 +74,10 @@ struct ServerLog {
     end: String,
     /// Whether the client ended TLS with close_notify (a clean end of the TLS stream).
     close_notify: bool,
+    /// The server name the client sent (SNI).
+    sni: Option<String>,
+    /// The ALPN protocol agreed.
+    alpn: Option<Vec<u8>>,
 }
 
 /// What the server does with a text message.
@@ -118,11 +122,13 @@ fn spawn_server(
 
 fn serve_blocking(acceptor: &TlsAcceptor, tcp: TcpStream) -> Result<ServerLog, Error> {
     let tls = acceptor.accept_blocking(tcp)?;
-    let mut ws = WebSocket::accept(tls)?;
     let mut log = ServerLog {
-        deflate: ws.connection().deflate_enabled(),
+        sni: tls.conn.server_name().map(str::to_owned),
+        alpn: tls.conn.alpn_protocol().map(<[u8]>::to_vec),
         ..ServerLog::default()
     };
+    let mut ws = WebSocket::accept(tls)?;
+    log.deflate = ws.connection().deflate_enabled();
     loop {
         match ws.read() {
             Ok(message) => {
@@ -159,11 +165,13 @@ async fn serve_tokio(
     tcp: tokio::net::TcpStream,
 ) -> Result<ServerLog, Error> {
     let tls = acceptor.accept(tcp).await?;
-    let mut ws = WebSocketStream::accept(tls).await?;
     let mut log = ServerLog {
-        deflate: ws.connection().deflate_enabled(),
+        sni: tls.get_ref().1.server_name().map(str::to_owned),
+        alpn: tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec),
         ..ServerLog::default()
     };
+    let mut ws = WebSocketStream::accept(tls).await?;
+    log.deflate = ws.connection().deflate_enabled();
     loop {
         match ws.read().await {
             Ok(message) => {
@@ -354,6 +362,10 @@ fn session(client: Driver, server: Driver, host: &str) {
                 log.close_notify,
                 "the client ended TLS with close_notify: {log:?}"
             );
+            // SNI from the URL's host (none for an IP address, RFC 6066 §3), ALPN http/1.1.
+            let sni = (host != "127.0.0.1").then(|| host.clone());
+            assert_eq!(log.sni, sni, "{log:?}");
+            assert_eq!(log.alpn.as_deref(), Some(&b"http/1.1"[..]), "{log:?}");
         }
         assert_eq!(logs[0].close, Some((4000, "client bye".to_owned())));
         // The client's reply to the server's close echoes the code.
@@ -692,6 +704,48 @@ fn tokio_split_halves_over_tls() {
         let log = server.join().unwrap().pop().unwrap().unwrap();
         assert_eq!(log.close, Some((4002, "split bye".to_owned())));
         assert!(log.close_notify);
+    });
+}
+
+#[test]
+fn a_corrupt_record_mid_connection_is_a_tls_error() {
+    within_limit(|| {
+        for driver in [Driver::Blocking, Driver::Tokio] {
+            let (port, server) = spawn_blocking_server(|mut ws| {
+                assert_eq!(ws.read().unwrap(), Message::text("go"));
+                ws.send(Message::text("before")).unwrap();
+                // Only once "before" has been read (rustls reports a bad record even when
+                // plaintext before it is still buffered).
+                assert_eq!(ws.read().unwrap(), Message::text("corrupt now"));
+                // An application-data record that does not decrypt, written under TLS.
+                let mut record = vec![0x17, 0x03, 0x03, 0x00, 0x40];
+                record.extend(pattern(9, 0x40));
+                ws.get_mut().sock.write_all(&record).unwrap();
+                // The client answers with an alert and closes.
+                let _ = ws.read();
+            });
+            let url = format!("wss://localhost:{port}/");
+            let e = match driver {
+                Driver::Blocking => {
+                    let (mut ws, _) = WebSocket::connect_with_options(&url, &trusting()).unwrap();
+                    ws.send(Message::text("go")).unwrap();
+                    assert_eq!(ws.read().unwrap(), Message::text("before"));
+                    ws.send(Message::text("corrupt now")).unwrap();
+                    ws.read().unwrap_err()
+                }
+                Driver::Tokio => runtime().block_on(async {
+                    let (mut ws, _) = WebSocketStream::connect_with_options(&url, &trusting())
+                        .await
+                        .unwrap();
+                    ws.send(Message::text("go")).await.unwrap();
+                    assert_eq!(ws.read().await.unwrap(), Message::text("before"));
+                    ws.send(Message::text("corrupt now")).await.unwrap();
+                    ws.read().await.unwrap_err()
+                }),
+            };
+            assert!(matches!(e, Error::Tls(_)), "{driver:?}: {e:?}");
+            server.join().unwrap();
+        }
     });
 }
 

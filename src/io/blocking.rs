@@ -448,7 +448,8 @@ impl<S: Transport> WebSocket<S> {
             // A reset once both close frames are exchanged is how some servers close TCP: it
             // ends the transport like an end of input.
             Err(_) if self.closed() => self.conn.receive_eof(),
-            Err(e) => return Err(Error::Io(e)),
+            // `Error::Tls` when a TLS stream's record or alert failed.
+            Err(e) => return Err(Error::from(e)),
         }
         // Timers that came due while the read blocked (or because it timed out).
         let now = self.now();
@@ -478,7 +479,7 @@ fn handshake_read<S: Transport>(
                         e.kind(),
                         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                     ) => {}
-            Err(e) => return Err(Error::Io(e)),
+            Err(e) => return Err(Error::from(e)),
         }
     }
 }

@@ -277,7 +277,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 }
                 Poll::Ready(Err(e)) => {
                     self.done = true;
-                    return Poll::Ready(Some(Err(Error::Io(e))));
+                    // `Error::Tls` when a TLS stream's record or alert failed.
+                    return Poll::Ready(Some(Err(Error::from(e))));
                 }
                 Poll::Pending => return Poll::Pending,
             }
