@@ -68,6 +68,8 @@ const BIG: usize = 16 << 20;
 struct ServerLog {
     deflate: bool,
     pings: Vec<Bytes>,
+    /// Pongs received (the answer to the server's ping).
+    pongs: Vec<Bytes>,
     /// The close frame the client sent (code, reason).
     close: Option<(u16, String)>,
     /// How reading ended (the `Debug` of the error).
@@ -78,6 +80,11 @@ struct ServerLog {
     sni: Option<String>,
     /// The ALPN protocol agreed.
     alpn: Option<Vec<u8>>,
+}
+
+/// The ping a server sends when the client asks with "ping me".
+fn server_ping() -> Message {
+    Message::Ping(Bytes::from_static(b"from the server"))
 }
 
 /// What the server does with a text message.
@@ -137,12 +144,13 @@ fn serve_blocking(acceptor: &TlsAcceptor, tcp: TcpStream) -> Result<ServerLog, E
                     continue;
                 }
                 match message {
+                    Message::Text(t) if t.as_str() == "ping me" => ws.send(server_ping())?,
                     m @ (Message::Text(_) | Message::Binary(_)) => ws.send(m)?,
                     Message::Ping(payload) => log.pings.push(payload),
                     Message::Close(frame) => {
                         log.close = frame.map(|f| (f.code.0, f.reason.as_str().to_owned()))
                     }
-                    Message::Pong(_) => {}
+                    Message::Pong(payload) => log.pongs.push(payload),
                 }
             }
             Err(e) => {
@@ -180,12 +188,13 @@ async fn serve_tokio(
                     continue;
                 }
                 match message {
+                    Message::Text(t) if t.as_str() == "ping me" => ws.send(server_ping()).await?,
                     m @ (Message::Text(_) | Message::Binary(_)) => ws.send(m).await?,
                     Message::Ping(payload) => log.pings.push(payload),
                     Message::Close(frame) => {
                         log.close = frame.map(|f| (f.code.0, f.reason.as_str().to_owned()))
                     }
-                    Message::Pong(_) => {}
+                    Message::Pong(payload) => log.pongs.push(payload),
                 }
             }
             Err(e) => {
@@ -246,6 +255,9 @@ fn client_blocking(url: &str, big: bool, closer: Closer) -> bool {
         ws.read().unwrap(),
         Message::Pong(Bytes::from_static(b"are you there"))
     );
+    // The server pings too; the driver answers.
+    ws.send(Message::text("ping me")).unwrap();
+    assert_eq!(ws.read().unwrap(), server_ping());
     match closer {
         Closer::Client => {
             ws.close(CloseCode::from(4000), "client bye").unwrap();
@@ -300,6 +312,8 @@ async fn client_tokio(url: &str, big: bool, closer: Closer) -> bool {
         ws.read().await.unwrap(),
         Message::Pong(Bytes::from_static(b"are you there"))
     );
+    ws.send(Message::text("ping me")).await.unwrap();
+    assert_eq!(ws.read().await.unwrap(), server_ping());
     match closer {
         Closer::Client => {
             ws.close(CloseCode::from(4000), "client bye").await.unwrap();
@@ -357,6 +371,11 @@ fn session(client: Driver, server: Driver, host: &str) {
         assert!(!logs[0].deflate && logs[1].deflate, "{logs:?}");
         for log in &logs {
             assert_eq!(log.pings, [Bytes::from_static(b"are you there")], "{log:?}");
+            assert_eq!(
+                log.pongs,
+                [Bytes::from_static(b"from the server")],
+                "{log:?}"
+            );
             assert_eq!(log.end, "Closed", "{log:?}");
             assert!(
                 log.close_notify,
