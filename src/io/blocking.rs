@@ -72,9 +72,10 @@ pub trait Transport: Read + Write {
         Ok(false)
     }
 
-    /// Ends the writing direction once the connection is done with the stream (the close
-    /// handshake is over, or the connection failed): a TLS stream sends its `close_notify`
-    /// here, so the peer sees a clean end rather than a truncation. The driver ignores errors.
+    /// Ends the writing direction once the connection is done with the stream: called when
+    /// [`WebSocket::read`] is about to return [`Error::Closed`] (possibly more than once). A TLS
+    /// stream sends its `close_notify` here, so the peer sees a clean end rather than a
+    /// truncation. The driver ignores errors.
     ///
     /// The default does nothing (dropping a TCP stream closes it).
     fn shutdown_write(&mut self) -> io::Result<()> {
