@@ -98,8 +98,10 @@ where
 mod tls {
     #[cfg(feature = "rustls")]
     pub type Acceptor = wsproto::io::tls::TlsAcceptor;
+    /// Without the `rustls` feature there is no acceptor.
     #[cfg(not(feature = "rustls"))]
-    pub type Acceptor = std::convert::Infallible;
+    #[derive(Clone)]
+    pub enum Acceptor {}
 
     pub fn from_args(args: &[String]) -> std::io::Result<Option<Acceptor>> {
         let Some(at) = args.iter().position(|a| a == "--tls") else {
