@@ -5,7 +5,9 @@
 //! cargo run --release --all-features --example chat -- 127.0.0.1:8080
 //! ```
 //!
-//! Then open <http://127.0.0.1:8080/> in two browser tabs and talk.
+//! Then open <http://127.0.0.1:8080/> in two browser tabs and talk. With `--tls CERT KEY` (PEM
+//! files; feature `rustls`) the page and the WebSocket are served over TLS (`https://`,
+//! `wss://`).
 //!
 //! The server reads the HTTP request head itself and looks at the path before deciding: `/` gets
 //! the page, `/ws` is handed to the sans-IO [`ServerHandshake`], whose [`Connection`] then runs
@@ -40,8 +42,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 use tokio::sync::broadcast;
 use wsproto::handshake::{AcceptOptions, ServerHandshake};
 use wsproto::io::tokio::WebSocketStream;
@@ -61,17 +63,25 @@ struct Args {
     addr: String,
     /// Share the room through this Redis server (`redis://host:port`).
     redis: Option<String>,
+    /// Serve over TLS with this PEM certificate chain and key (`--tls CERT KEY`).
+    tls: Option<(String, String)>,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         addr: "127.0.0.1:8080".into(),
         redis: None,
+        tls: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--redis" => args.redis = Some(it.next().ok_or("--redis needs a URL")?),
+            "--tls" => {
+                let cert = it.next().ok_or("--tls needs CERT and KEY")?;
+                let key = it.next().ok_or("--tls needs CERT and KEY")?;
+                args.tls = Some((cert, key));
+            }
             "-h" | "--help" => return Err(String::new()),
             flag if flag.starts_with('-') => return Err(format!("unknown option {flag}")),
             _ => args.addr = arg,
@@ -158,10 +168,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             if !why.is_empty() {
                 eprintln!("chat: {why}");
             }
-            eprintln!("usage: chat [ADDRESS] [--redis URL]");
+            eprintln!("usage: chat [ADDRESS] [--redis URL] [--tls CERT KEY]");
             std::process::exit(2);
         }
     };
+    let tls = tls::acceptor(args.tls.as_ref())?;
     let listener = TcpListener::bind(&args.addr).await?;
     let local_addr = listener.local_addr()?;
     let (local, _) = broadcast::channel::<String>(256);
@@ -192,14 +203,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             )
         }
     };
-    println!("chat listening on http://{local_addr}/");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    println!("chat listening on {scheme}://{local_addr}/");
     let next_id = AtomicU64::new(1);
     loop {
         let (stream, _) = listener.accept().await?;
+        stream.set_nodelay(true)?;
         let room = room.clone();
         let name = format!("guest{}{tag}", next_id.fetch_add(1, Ordering::Relaxed));
+        let tls = tls.clone();
         tokio::spawn(async move {
-            if let Err(e) = serve(stream, room, &name).await {
+            let served = match tls {
+                None => serve(stream, room, &name).await,
+                #[cfg(feature = "rustls")]
+                Some(tls) => match tls.accept(stream).await {
+                    Ok(stream) => serve(stream, room, &name).await,
+                    Err(e) => Err(e.into()),
+                },
+            };
+            if let Err(e) = served {
                 eprintln!("connection {name}: {e}");
             }
         });
@@ -207,8 +229,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// Reads the request head, then serves the page or upgrades.
-async fn serve(
-    mut stream: TcpStream,
+async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
     room: Room,
     name: &str,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
@@ -257,7 +279,6 @@ async fn serve(
             };
             let (response, connection) = handshake.accept(options)?;
             stream.write_all(&response).await?;
-            stream.set_nodelay(true)?;
             chat(
                 WebSocketStream::from_connection(stream, connection),
                 room,
@@ -270,8 +291,8 @@ async fn serve(
     }
 }
 
-async fn respond(
-    stream: &mut TcpStream,
+async fn respond<S: AsyncWrite + Unpin>(
+    stream: &mut S,
     status: &str,
     content_type: &str,
     body: &str,
@@ -309,7 +330,7 @@ fn line(from: Option<&str>, text: &str) -> String {
     }
 }
 
-async fn chat(ws: WebSocketStream<TcpStream>, room: Room, name: &str) {
+async fn chat<S: AsyncRead + AsyncWrite + Unpin>(ws: WebSocketStream<S>, room: Room, name: &str) {
     let mut inbox = room.local.subscribe();
     // One half waits for the browser while the other writes what the room says.
     let (mut reader, mut writer) = ws.split();
@@ -344,4 +365,29 @@ async fn chat(ws: WebSocketStream<TcpStream>, room: Room, name: &str) {
         }
     }
     room.say(line(None, &format!("{name} left"))).await;
+}
+
+/// `--tls CERT KEY`: serve over TLS with the PEM certificate chain and key (feature `rustls`).
+mod tls {
+    #[cfg(feature = "rustls")]
+    pub type Acceptor = wsproto::io::tls::TlsAcceptor;
+    /// Without the `rustls` feature there is no acceptor.
+    #[cfg(not(feature = "rustls"))]
+    #[derive(Clone)]
+    pub enum Acceptor {}
+
+    pub fn acceptor(files: Option<&(String, String)>) -> std::io::Result<Option<Acceptor>> {
+        let Some((cert, key)) = files else {
+            return Ok(None);
+        };
+        #[cfg(feature = "rustls")]
+        return wsproto::io::tls::TlsAcceptor::from_pem_files(cert, key)
+            .map(Some)
+            .map_err(std::io::Error::other);
+        #[cfg(not(feature = "rustls"))]
+        {
+            let _ = (cert, key);
+            Err(std::io::Error::other("--tls needs the rustls feature"))
+        }
+    }
 }

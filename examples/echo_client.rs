@@ -11,7 +11,7 @@
 use std::process::ExitCode;
 
 use wsproto::io::Error;
-use wsproto::io::blocking::WebSocket;
+use wsproto::io::blocking::{MaybeTlsStream, WebSocket};
 use wsproto::{Bytes, CloseCode, Message};
 
 fn main() -> ExitCode {
@@ -106,7 +106,7 @@ fn run(url: &str) -> Result<(), String> {
 }
 
 /// Reads the next message that is not a ping (the server may ping) and compares it.
-fn expect(ws: &mut WebSocket<std::net::TcpStream>, expected: &Message) -> Result<(), String> {
+fn expect(ws: &mut WebSocket<MaybeTlsStream>, expected: &Message) -> Result<(), String> {
     loop {
         match ws.read() {
             Ok(Message::Ping(_)) => continue,

@@ -5,8 +5,11 @@
 //! ```text
 //! cargo run --release --all-features --example echo_server_tokio -- 127.0.0.1:9002
 //! ```
+//!
+//! With `--tls CERT KEY` (PEM files; feature `rustls`) it serves `wss://` instead.
 
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
 use wsproto::handshake::{AcceptOptions, Request};
 use wsproto::io::tokio::WebSocketStream;
 use wsproto::io::{Error, Options, Rejection};
@@ -17,12 +20,17 @@ const LIMIT: usize = 64 << 20;
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let addr = std::env::args()
-        .nth(1)
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let addr = args
+        .first()
+        .filter(|a| !a.starts_with("--"))
+        .cloned()
         .unwrap_or_else(|| "127.0.0.1:9002".into());
+    let tls = tls::from_args(&args)?;
     let listener = TcpListener::bind(&addr).await?;
+    let scheme = if tls.is_some() { "wss" } else { "ws" };
     println!(
-        "echo_server_tokio listening on ws://{}",
+        "echo_server_tokio listening on {scheme}://{}",
         listener.local_addr()?
     );
     let options = Options::default().config(
@@ -32,9 +40,21 @@ async fn main() -> std::io::Result<()> {
     );
     loop {
         match listener.accept().await {
-            Ok((stream, _)) => {
+            Ok((stream, peer)) => {
+                let peer = Some(peer);
                 let options = options.clone();
-                tokio::spawn(async move { serve(stream, &options).await });
+                let tls = tls.clone();
+                let _ = stream.set_nodelay(true);
+                tokio::spawn(async move {
+                    match tls {
+                        None => serve(stream, peer, &options).await,
+                        #[cfg(feature = "rustls")]
+                        Some(tls) => match tls.accept(stream).await {
+                            Ok(stream) => serve(stream, peer, &options).await,
+                            Err(e) => eprintln!("{peer:?}: {e}"),
+                        },
+                    }
+                });
             }
             Err(e) => eprintln!("accept failed: {e}"),
         }
@@ -49,9 +69,10 @@ fn accept(request: &Request) -> Result<AcceptOptions, Rejection> {
     Ok(AcceptOptions::new().subprotocol(first))
 }
 
-async fn serve(stream: TcpStream, options: &Options) {
-    let peer = stream.peer_addr().ok();
-    let _ = stream.set_nodelay(true);
+async fn serve<S>(stream: S, peer: Option<std::net::SocketAddr>, options: &Options)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let mut ws = match WebSocketStream::accept_with_options(stream, options, accept).await {
         Ok(ws) => ws,
         Err(e) => {
@@ -74,6 +95,34 @@ async fn serve(stream: TcpStream, options: &Options) {
                 eprintln!("{peer:?}: {e}");
                 return;
             }
+        }
+    }
+}
+
+/// `--tls CERT KEY`: serve wss:// with the PEM certificate chain and key (feature `rustls`).
+mod tls {
+    #[cfg(feature = "rustls")]
+    pub type Acceptor = wsproto::io::tls::TlsAcceptor;
+    /// Without the `rustls` feature there is no acceptor.
+    #[cfg(not(feature = "rustls"))]
+    #[derive(Clone)]
+    pub enum Acceptor {}
+
+    pub fn from_args(args: &[String]) -> std::io::Result<Option<Acceptor>> {
+        let Some(at) = args.iter().position(|a| a == "--tls") else {
+            return Ok(None);
+        };
+        let (Some(cert), Some(key)) = (args.get(at + 1), args.get(at + 2)) else {
+            return Err(std::io::Error::other("usage: --tls CERT.pem KEY.pem"));
+        };
+        #[cfg(feature = "rustls")]
+        return wsproto::io::tls::TlsAcceptor::from_pem_files(cert, key)
+            .map(Some)
+            .map_err(std::io::Error::other);
+        #[cfg(not(feature = "rustls"))]
+        {
+            let _ = (cert, key);
+            Err(std::io::Error::other("--tls needs the rustls feature"))
         }
     }
 }

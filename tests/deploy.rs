@@ -22,7 +22,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 use wsproto::handshake::{AcceptOptions, ClientRequest};
-use wsproto::io::tokio::WebSocketStream;
+use wsproto::io::tokio::{MaybeTlsStream, WebSocketStream};
 use wsproto::io::{Error, Options};
 use wsproto::{CloseCode, Config, Message};
 
@@ -246,7 +246,10 @@ async fn echo_backend() -> u16 {
 }
 
 /// Reads the next data or close message, skipping pings and pongs.
-async fn next_message(ws: &mut WebSocketStream<TcpStream>) -> Result<Message, Error> {
+async fn next_message<S>(ws: &mut WebSocketStream<S>) -> Result<Message, Error>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     loop {
         match tokio::time::timeout(Duration::from_secs(30), ws.read()).await {
             Err(_) => panic!("no message within 30 s"),
@@ -453,7 +456,7 @@ async fn start_redis_on(port: u16) -> Child {
 /// A chat client speaking to the `chat` example.
 struct ChatClient {
     url: String,
-    ws: WebSocketStream<TcpStream>,
+    ws: WebSocketStream<MaybeTlsStream>,
     /// The name the server gave it (`guest3@PORT`: PORT is the instance's).
     name: String,
 }
@@ -772,7 +775,10 @@ async fn slow_client(url: &str) -> WebSocketStream<TcpStream> {
 }
 
 /// Reads the next line from `wsd` and checks that it is `expected`.
-async fn read_line(ws: &mut WebSocketStream<TcpStream>, expected: &mut u32) {
+async fn read_line<S>(ws: &mut WebSocketStream<S>, expected: &mut u32)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     match next_message(ws).await.unwrap() {
         Message::Text(text) => {
             assert_eq!(text.as_str(), expected.to_string(), "lines in order");

@@ -45,12 +45,14 @@ use std::time::{Duration, Instant};
 
 use super::{
     Error, Options, Rejection, ServerAnswer, client_handshake, client_outcome, event_to_message,
-    read_timeout_for, server_answer, server_handshake, tcp_target, time_left,
+    read_timeout_for, server_answer, server_handshake, time_left,
 };
 use crate::close::CloseCode;
 use crate::connection::Connection;
 use crate::handshake::{AcceptOptions, ClientRequest, HandshakeError, Request, Response};
 use crate::message::{Event, Message};
+
+pub use super::tls::blocking::MaybeTlsStream;
 
 /// A stream the blocking driver can run over: [`Read`] + [`Write`], plus (optionally) a way to
 /// bound how long a read blocks, so the connection's timers fire while [`WebSocket::read`]
@@ -68,6 +70,16 @@ pub trait Transport: Read + Write {
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<bool> {
         let _ = timeout;
         Ok(false)
+    }
+
+    /// Ends the writing direction once the connection is done with the stream: called when
+    /// [`WebSocket::read`] is about to return [`Error::Closed`] (possibly more than once). A TLS
+    /// stream sends its `close_notify` here, so the peer sees a clean end rather than a
+    /// truncation. The driver ignores errors.
+    ///
+    /// The default does nothing (dropping a TCP stream closes it).
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 
@@ -88,11 +100,19 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<bool> {
         (**self).set_read_timeout(timeout)
     }
+
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        (**self).shutdown_write()
+    }
 }
 
 impl<T: Transport + ?Sized> Transport for &mut T {
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<bool> {
         (**self).set_read_timeout(timeout)
+    }
+
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        (**self).shutdown_write()
     }
 }
 
@@ -132,11 +152,12 @@ impl<S: std::fmt::Debug> std::fmt::Debug for WebSocket<S> {
     }
 }
 
-impl WebSocket<TcpStream> {
-    /// Connects to a `ws://` URL over TCP and runs the client handshake.
+impl WebSocket<MaybeTlsStream> {
+    /// Connects to a `ws://` or `wss://` URL and runs the client handshake.
     ///
-    /// `wss://` fails with [`Error::TlsRequired`]: connect a TLS stream yourself and use
-    /// [`client`](Self::client). Returns the server's `101` response too (subprotocol,
+    /// `wss://` (feature `rustls`, else [`Error::TlsRequired`]) runs TLS first, with the URL's
+    /// host as the server name and the default root store (see [`crate::io::tls`]); a TLS
+    /// failure is [`Error::Tls`]. Returns the server's `101` response too (subprotocol,
     /// extensions, cookies).
     pub fn connect(url: &str) -> Result<(Self, Response), Error> {
         Self::connect_with_options(url, &Options::default())
@@ -144,10 +165,7 @@ impl WebSocket<TcpStream> {
 
     /// [`connect`](Self::connect) with [`Options`].
     pub fn connect_with_options(url: &str, options: &Options) -> Result<(Self, Response), Error> {
-        let (url, host, port) = tcp_target(url)?;
-        let stream = TcpStream::connect((host.as_str(), port)).map_err(Error::Io)?;
-        // Small frames (pongs, close replies, interactive messages) go out at once.
-        stream.set_nodelay(true).map_err(Error::Io)?;
+        let (url, stream) = super::tls::blocking::connect(url, options)?;
         Self::client_with_options(stream, ClientRequest::from_ws_url(url), options)
     }
 }
@@ -300,6 +318,8 @@ impl<S: Transport> WebSocket<S> {
                 return Err(if self.closed() { Error::Closed } else { e });
             }
             if self.conn.should_close_transport() {
+                // TLS: close_notify before the stream is dropped (repeats are harmless).
+                let _ = self.stream.shutdown_write();
                 return Err(Error::Closed);
             }
             self.read_once()?;
@@ -429,7 +449,8 @@ impl<S: Transport> WebSocket<S> {
             // A reset once both close frames are exchanged is how some servers close TCP: it
             // ends the transport like an end of input.
             Err(_) if self.closed() => self.conn.receive_eof(),
-            Err(e) => return Err(Error::Io(e)),
+            // `Error::Tls` when a TLS stream's record or alert failed.
+            Err(e) => return Err(Error::from(e)),
         }
         // Timers that came due while the read blocked (or because it timed out).
         let now = self.now();
@@ -459,7 +480,7 @@ fn handshake_read<S: Transport>(
                         e.kind(),
                         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                     ) => {}
-            Err(e) => return Err(Error::Io(e)),
+            Err(e) => return Err(Error::from(e)),
         }
     }
 }

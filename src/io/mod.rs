@@ -12,10 +12,11 @@
 //! - [`hyper`](mod@hyper) (feature `hyper`) and [`axum`](mod@axum) (feature `axum`): upgrade a
 //!   request a hyper or axum server received, over HTTP/1.1 or HTTP/2 (RFC 8441), to a tokio
 //!   `WebSocketStream`; [`h2`](mod@h2) (feature `h2`): a client over HTTP/2.
+//! - `tls` (feature `rustls`): `wss://` for both: `connect` runs TLS itself, and a
+//!   `TlsAcceptor` puts TLS in front of a server.
 //!
 //! Both run the opening handshake too ([`handshake`](crate::handshake)): a client from a
-//! `ws://` URL (or over a stream you connected, such as TLS for `wss://`), a server from an
-//! accepted stream, optionally deciding on the request (subprotocol, rejection) in a callback.
+//! `ws://` or `wss://` URL (or over a stream you connected), a server from an accepted stream, optionally deciding on the request (subprotocol, rejection) in a callback.
 //! With the `deflate` feature they negotiate permessage-deflate unless [`Options::deflate`] is
 //! turned off.
 //!
@@ -30,6 +31,11 @@ use std::vec::Vec;
 
 #[cfg(feature = "blocking")]
 pub mod blocking;
+#[cfg(feature = "rustls")]
+pub mod tls;
+// Without `rustls`: only the plain-TCP stream types `connect` returns.
+#[cfg(not(feature = "rustls"))]
+mod tls;
 #[cfg(feature = "tokio")]
 pub mod tokio;
 // HTTP servers and HTTP/2: HTTP/1.1 Upgrade and RFC 8441 extended CONNECT.
@@ -80,6 +86,12 @@ pub struct Options {
     /// [`Request::negotiate_deflate`] and [`AcceptOptions::deflate`]).
     #[cfg(feature = "deflate")]
     pub deflate: Option<DeflateConfig>,
+    /// The TLS client configuration `connect` uses for `wss://` URLs (feature `rustls`).
+    /// Default `None`: [`tls::default_client_config`] (the webpki-roots root store, ALPN
+    /// `http/1.1`). Give your own for a private CA or client certificates; set its
+    /// `alpn_protocols` to `http/1.1` ([`tls::client_config`] does).
+    #[cfg(feature = "rustls")]
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 impl Default for Options {
@@ -90,6 +102,8 @@ impl Default for Options {
             handshake_timeout: Some(Duration::from_secs(30)),
             #[cfg(feature = "deflate")]
             deflate: Some(DeflateConfig::default()),
+            #[cfg(feature = "rustls")]
+            tls: None,
         }
     }
 }
@@ -117,6 +131,13 @@ impl Options {
     #[cfg(feature = "deflate")]
     pub fn deflate(mut self, deflate: Option<DeflateConfig>) -> Self {
         self.deflate = deflate;
+        self
+    }
+
+    /// Sets [`Options::tls`]: `connect` uses `config` for `wss://` URLs.
+    #[cfg(feature = "rustls")]
+    pub fn tls_config(mut self, config: std::sync::Arc<rustls::ClientConfig>) -> Self {
+        self.tls = Some(config);
         self
     }
 }
@@ -191,9 +212,13 @@ pub enum Error {
         /// [`HandshakeLimits::max_body_size`]).
         body: Vec<u8>,
     },
-    /// A `wss://` URL was given to `connect`, which speaks plain TCP: connect a TLS stream
-    /// yourself and pass it to `client`.
+    /// A `wss://` URL was given to `connect` without the `rustls` feature: turn it on, or
+    /// connect a TLS stream yourself and pass it to `client`.
     TlsRequired,
+    /// TLS failed: the handshake (an untrusted or wrong certificate, the peer's alert, a peer
+    /// that does not speak TLS), or a TLS record later (feature `rustls`).
+    #[cfg(feature = "rustls")]
+    Tls(tls::TlsError),
     /// The connection is closed: the close handshake finished (or the connection failed and its
     /// error was already returned) and the transport is done. Nothing more will be read.
     Closed,
@@ -228,6 +253,8 @@ impl fmt::Display for Error {
             Error::TlsRequired => f.write_str(
                 "wss:// needs TLS: connect a TLS stream and pass it to `client` instead",
             ),
+            #[cfg(feature = "rustls")]
+            Error::Tls(e) => write!(f, "TLS failed: {e}"),
             Error::Closed => f.write_str("the connection is closed"),
             Error::Fragment => f.write_str(
                 "a message fragment arrived (Config::stream_messages is on); read events instead",
@@ -243,13 +270,20 @@ impl std::error::Error for Error {
             Error::Connection(e) => Some(e),
             Error::Send(e) => Some(e),
             Error::Handshake(e) => Some(e),
+            #[cfg(feature = "rustls")]
+            Error::Tls(e) => Some(e),
             _ => None,
         }
     }
 }
 
 impl From<std::io::Error> for Error {
+    /// [`Error::Io`], or [`Error::Tls`] for the I/O error a TLS stream reports when TLS failed.
     fn from(e: std::io::Error) -> Self {
+        #[cfg(feature = "rustls")]
+        if let Some(tls) = tls::from_io(&e) {
+            return Error::Tls(tls);
+        }
         Error::Io(e)
     }
 }
@@ -411,10 +445,10 @@ fn handshake_timed_out() -> Error {
     ))
 }
 
-/// The address `connect` dials for `url`, refusing `wss://`.
+/// The address `connect` dials for `url`, refusing `wss://` without the `rustls` feature.
 fn tcp_target(url: &str) -> Result<(crate::handshake::WsUrl, String, u16), Error> {
     let parsed = crate::handshake::WsUrl::parse(url)?;
-    if parsed.is_secure() {
+    if parsed.is_secure() && !cfg!(feature = "rustls") {
         return Err(Error::TlsRequired);
     }
     let host = String::from(parsed.host());

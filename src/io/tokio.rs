@@ -53,7 +53,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker, ready};
 
 use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
-use ::tokio::net::TcpStream;
 use ::tokio::time::{Instant, Sleep};
 use futures_core::Stream;
 use futures_sink::Sink;
@@ -66,6 +65,8 @@ use crate::close::CloseCode;
 use crate::connection::Connection;
 use crate::handshake::{AcceptOptions, ClientRequest, HandshakeError, Request, Response};
 use crate::message::{Event, Message};
+
+pub use super::tls::tokio::MaybeTlsStream;
 
 /// The most slices handed to one vectored write.
 const MAX_IO_SLICES: usize = 64;
@@ -276,7 +277,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 }
                 Poll::Ready(Err(e)) => {
                     self.done = true;
-                    return Poll::Ready(Some(Err(Error::Io(e))));
+                    // `Error::Tls` when a TLS stream's record or alert failed.
+                    return Poll::Ready(Some(Err(Error::from(e))));
                 }
                 Poll::Pending => return Poll::Pending,
             }
@@ -338,11 +340,12 @@ impl<S> std::fmt::Debug for WebSocketStream<S> {
     }
 }
 
-impl WebSocketStream<TcpStream> {
-    /// Connects to a `ws://` URL over TCP and runs the client handshake.
+impl WebSocketStream<MaybeTlsStream> {
+    /// Connects to a `ws://` or `wss://` URL and runs the client handshake.
     ///
-    /// `wss://` fails with [`Error::TlsRequired`]: connect a TLS stream yourself and use
-    /// [`client`](Self::client). Returns the server's `101` response too.
+    /// `wss://` (feature `rustls`, else [`Error::TlsRequired`]) runs TLS first, with the URL's
+    /// host as the server name and the default root store (see [`crate::io::tls`]); a TLS
+    /// failure is [`Error::Tls`]. Returns the server's `101` response too.
     pub async fn connect(url: &str) -> Result<(Self, Response), Error> {
         Self::connect_with_options(url, &Options::default()).await
     }
@@ -353,13 +356,11 @@ impl WebSocketStream<TcpStream> {
         options: &Options,
     ) -> Result<(Self, Response), Error> {
         let (url, host, port) = tcp_target(url)?;
-        let connect = async {
-            let stream = TcpStream::connect((host.as_str(), port)).await?;
-            // Small frames (pongs, close replies, interactive messages) go out at once.
-            stream.set_nodelay(true)?;
-            Ok::<_, io::Error>(stream)
-        };
-        let stream = with_timeout(options, async { connect.await.map_err(Error::Io) }).await?;
+        let stream = with_timeout(
+            options,
+            super::tls::tokio::connect(&url, &host, port, options),
+        )
+        .await?;
         Self::client_with_options(stream, ClientRequest::from_ws_url(url), options).await
     }
 }
