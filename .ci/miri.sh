@@ -31,4 +31,5 @@ time cargo +nightly miri test --lib -- \
     frame:: mask:: utf8:: connection:: message:: close:: random::
 
 echo "=== miri: fuzz seeds and regression inputs (reads fuzz/regressions/: no isolation) ==="
-MIRIFLAGS="$flags -Zmiri-disable-isolation" time cargo +nightly miri test --test fuzz_regressions
+MIRIFLAGS="$flags -Zmiri-disable-isolation" time cargo +nightly miri test \
+    --features __internal-test-hooks --test fuzz_regressions

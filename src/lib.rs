@@ -115,6 +115,8 @@
 //! Without default features the crate is `no_std` + `alloc`; supply a [`RandomSource`] for a
 //! client's mask keys.
 #![no_std]
+// `unsafe` is allowed in two audited places only: `mask/` (SIMD) and `Utf8Bytes::as_str`.
+#![deny(unsafe_code)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -128,10 +130,11 @@ mod config;
 pub mod connection;
 mod error;
 pub mod extensions;
-pub mod frame;
+mod frame;
 pub mod handshake;
 #[cfg(any(feature = "blocking", feature = "tokio"))]
 pub mod io;
+#[allow(unsafe_code)]
 mod mask;
 mod message;
 mod random;
@@ -145,9 +148,13 @@ pub use error::{Error, ProtocolError, SendError};
 pub use handshake::{
     ClientHandshake, ClientOutcome, ClientRequest, HandshakeError, ServerHandshake,
 };
+/// Test hook (feature `__internal-test-hooks`, for the crate's benches and fuzz targets): every
+/// masking path. Not part of the API.
+#[cfg(feature = "__internal-test-hooks")]
 #[doc(hidden)]
 pub use mask::paths as __mask_paths;
-pub use message::{Event, Message, MessageKind, Utf8Bytes};
+pub use message::{Event, Message, MessageKind};
 #[cfg(feature = "std")]
 pub use random::OsRandom;
 pub use random::RandomSource;
+pub use utf8::Utf8Bytes;
