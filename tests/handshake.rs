@@ -1209,10 +1209,7 @@ fn client_rejects_extensions_it_did_not_offer() {
                 "permessage-deflate, permessage-deflate",
             )],
         ),
-        HandshakeError::InvalidHeader {
-            name: "Sec-WebSocket-Extensions",
-            reason: "the same extension is listed twice",
-        },
+        HandshakeError::InvalidExtensions("the same extension is listed twice"),
     );
     let mut client = test_client(&[], &["permessage-deflate"]);
     let err = client
@@ -1656,6 +1653,40 @@ mod http_conversions {
         let r = err.to_http_response().unwrap();
         assert_eq!(r.status(), 426);
         assert_eq!(r.headers()["sec-websocket-version"], "13");
+        // A 426 lists `Upgrade` in `Connection` (RFC 9110 §7.8), in both forms of the response.
+        assert_eq!(r.headers()["connection"], "Upgrade, close");
+        assert_eq!(r.headers()["upgrade"], "websocket");
+
+        // One builder: the http form has exactly the fields of the bytes form, minus
+        // `Content-Length`, and the same body.
+        for err in [
+            HandshakeError::MethodNotAllowed("POST".into()),
+            HandshakeError::UnsupportedVersion,
+            HandshakeError::MissingHeader("Host"),
+            HandshakeError::HeadersTooLarge { limit: 10 },
+        ] {
+            let bytes = err.response().unwrap();
+            let http = err.to_http_response().unwrap();
+            let mut slots = [httparse::EMPTY_HEADER; 16];
+            let mut parsed = httparse::Response::new(&mut slots);
+            let httparse::Status::Complete(head) = parsed.parse(&bytes).unwrap() else {
+                panic!("incomplete")
+            };
+            assert_eq!(parsed.code, Some(http.status().as_u16()));
+            let from_bytes: Vec<(String, Vec<u8>)> = parsed
+                .headers
+                .iter()
+                .filter(|h| !h.name.eq_ignore_ascii_case("content-length"))
+                .map(|h| (h.name.to_ascii_lowercase(), h.value.to_vec()))
+                .collect();
+            let from_http: Vec<(String, Vec<u8>)> = http
+                .headers()
+                .iter()
+                .map(|(n, v)| (n.as_str().to_string(), v.as_bytes().to_vec()))
+                .collect();
+            assert_eq!(from_bytes, from_http, "{err}");
+            assert_eq!(&bytes[head..], http.body().as_ref());
+        }
 
         let h2 = upgrade_request()
             .version(http::Version::HTTP_2)

@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 
 use super::accept::{accept_key, generate_key};
 use super::error::HandshakeError;
-use super::headers::{Extension, Headers, extensions_in, is_token};
+use super::headers::{Extension, Headers, check_accepted_extensions, extensions_in, is_token};
 use super::response::{Response, write_header};
 use super::scan::{HeadReader, header_slots, parse_error, to_headers};
 use super::url::{WsUrl, check_resource, parse_authority};
@@ -547,24 +547,11 @@ impl ClientHandshake {
             }
         };
         let extensions = extensions_in(&headers)?;
-        for (i, e) in extensions.iter().enumerate() {
-            if !self
-                .extension_names
+        check_accepted_extensions(&extensions, |name| {
+            self.extension_names
                 .iter()
-                .any(|o| o.eq_ignore_ascii_case(&e.name))
-            {
-                return Err(HandshakeError::ExtensionNotOffered(e.name.clone()));
-            }
-            if extensions[..i]
-                .iter()
-                .any(|d| d.name.eq_ignore_ascii_case(&e.name))
-            {
-                return Err(HandshakeError::InvalidHeader {
-                    name: "Sec-WebSocket-Extensions",
-                    reason: "the same extension is listed twice",
-                });
-            }
-        }
+                .any(|o| o.eq_ignore_ascii_case(name))
+        })?;
         Ok(Response {
             status: 101,
             reason,

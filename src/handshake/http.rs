@@ -11,7 +11,7 @@ use http::header::{HeaderName, HeaderValue};
 use super::client::{ClientHandshake, ClientOutcome};
 use super::error::HandshakeError;
 use super::headers::Headers;
-use super::response::Response;
+use super::response::{Response, error_response};
 use super::server::Request;
 use crate::connection::Connection;
 
@@ -111,14 +111,13 @@ impl TryFrom<&Response> for http::Response<()> {
 }
 
 impl HandshakeError {
-    /// [`response`](Self::response) as an `http::Response`: the status, its header fields, and
-    /// a plain-text body. `None` when the error is not about a received request.
+    /// [`response`](Self::response) as an `http::Response`: the same status, header fields
+    /// (`Connection` included) and plain-text body, without `Content-Length` (the server library
+    /// sets it). `None` when the error is not about a received request.
     pub fn to_http_response(&self) -> Option<http::Response<Bytes>> {
-        let status = http::StatusCode::from_u16(self.status()?).ok()?;
-        let mut out = http::Response::new(Bytes::from(alloc::format!("{self}\n")));
-        *out.status_mut() = status;
-        let mut headers = self.response_headers();
-        headers.push_trusted("Content-Type", b"text/plain; charset=utf-8");
+        let (status, headers, body) = error_response(self)?;
+        let mut out = http::Response::new(Bytes::from(body));
+        *out.status_mut() = http::StatusCode::from_u16(status).ok()?;
         to_http_headers(&headers, out.headers_mut()).ok()?;
         Some(out)
     }
