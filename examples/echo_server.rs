@@ -11,7 +11,6 @@
 use std::net::{TcpListener, TcpStream};
 use std::thread;
 
-use wsproto::handshake::AcceptOptions;
 use wsproto::io::blocking::WebSocket;
 use wsproto::io::{Error, Options};
 use wsproto::{Config, Message};
@@ -45,8 +44,7 @@ fn main() -> std::io::Result<()> {
 fn serve(stream: TcpStream, options: &Options) {
     let peer = stream.peer_addr().ok();
     let _ = stream.set_nodelay(true);
-    let mut ws = match WebSocket::accept_with_options(stream, options, |_| Ok(AcceptOptions::new()))
-    {
+    let mut ws = match WebSocket::accept_with_options(stream, options) {
         Ok(ws) => ws,
         Err(e) => {
             eprintln!("{peer:?}: handshake failed: {e}");

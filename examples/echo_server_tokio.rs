@@ -7,7 +7,6 @@
 //! ```
 
 use tokio::net::{TcpListener, TcpStream};
-use wsproto::handshake::AcceptOptions;
 use wsproto::io::tokio::WebSocketStream;
 use wsproto::io::{Error, Options};
 use wsproto::{Config, Message};
@@ -44,16 +43,13 @@ async fn main() -> std::io::Result<()> {
 async fn serve(stream: TcpStream, options: &Options) {
     let peer = stream.peer_addr().ok();
     let _ = stream.set_nodelay(true);
-    let mut ws =
-        match WebSocketStream::accept_with_options(stream, options, |_| Ok(AcceptOptions::new()))
-            .await
-        {
-            Ok(ws) => ws,
-            Err(e) => {
-                eprintln!("{peer:?}: handshake failed: {e}");
-                return;
-            }
-        };
+    let mut ws = match WebSocketStream::accept_with_options(stream, options).await {
+        Ok(ws) => ws,
+        Err(e) => {
+            eprintln!("{peer:?}: handshake failed: {e}");
+            return;
+        }
+    };
     loop {
         match ws.read().await {
             Ok(message @ (Message::Text(_) | Message::Binary(_))) => {

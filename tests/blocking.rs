@@ -26,8 +26,7 @@ fn ws_pair_with(options: Options) -> (WebSocket<TcpStream>, WebSocket<TcpStream>
     let server_options = options.clone();
     let server = thread::spawn(move || {
         let (stream, _) = listener.accept().unwrap();
-        WebSocket::accept_with_options(stream, &server_options, |_| Ok(AcceptOptions::new()))
-            .unwrap()
+        WebSocket::accept_with_options(stream, &server_options).unwrap()
     });
     let (client, response) =
         WebSocket::connect_with_options(&format!("ws://{addr}/echo"), &options).unwrap();
@@ -513,7 +512,7 @@ fn a_silent_client_fails_the_handshake_timeout() {
     within_limit(|| {
         let (_raw, s) = tcp_pair();
         let options = Options::default().handshake_timeout(Some(Duration::from_millis(100)));
-        match WebSocket::accept_with_options(s, &options, |_| Ok(AcceptOptions::new())) {
+        match WebSocket::accept_with_options(s, &options) {
             Err(Error::Io(e)) => assert_eq!(e.kind(), std::io::ErrorKind::TimedOut),
             other => panic!("{other:?}"),
         }

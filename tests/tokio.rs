@@ -42,7 +42,7 @@ async fn ws_pair(options: Options) -> (WebSocketStream<TcpStream>, WebSocketStre
     let server_options = options.clone();
     let server = tokio::spawn(async move {
         let (stream, _) = listener.accept().await.unwrap();
-        WebSocketStream::accept_with_options(stream, &server_options, |_| Ok(AcceptOptions::new()))
+        WebSocketStream::accept_with_options(stream, &server_options)
             .await
             .unwrap()
     });
@@ -553,8 +553,7 @@ async fn a_silent_client_fails_the_handshake_timeout() {
     limited(async {
         let (_raw, s) = tcp_pair().await;
         let options = Options::default().handshake_timeout(Some(Duration::from_millis(100)));
-        match WebSocketStream::accept_with_options(s, &options, |_| Ok(AcceptOptions::new())).await
-        {
+        match WebSocketStream::accept_with_options(s, &options).await {
             Err(Error::Io(e)) => assert_eq!(e.kind(), std::io::ErrorKind::TimedOut),
             other => panic!("{other:?}"),
         }
