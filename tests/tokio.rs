@@ -642,3 +642,133 @@ async fn a_waiting_writer_is_woken_even_if_the_reader_is_not_polled_again() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_accept_decision_can_await() {
+    limited(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        // The "database": answers on another task, after a while.
+        let (ask, mut questions) =
+            tokio::sync::mpsc::channel::<(String, tokio::sync::oneshot::Sender<bool>)>(4);
+        tokio::spawn(async move {
+            while let Some((token, reply)) = questions.recv().await {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                let _ = reply.send(token == "Bearer good");
+            }
+        });
+        let server = tokio::spawn(async move {
+            let mut outcomes = Vec::new();
+            for _ in 0..2 {
+                let (stream, _) = listener.accept().await.unwrap();
+                let pending = WebSocketStream::read_request(stream, &Options::default())
+                    .await
+                    .unwrap();
+                let token = pending
+                    .request()
+                    .headers()
+                    .get_str("authorization")
+                    .unwrap_or("")
+                    .to_string();
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                ask.send((token, reply)).await.unwrap();
+                if answer.await.unwrap() {
+                    let mut ws = pending.accept(AcceptOptions::new()).await.unwrap();
+                    let msg = ws.read().await.unwrap();
+                    ws.send(msg).await.unwrap();
+                    outcomes.push(echo(&mut ws).await.to_string());
+                } else {
+                    let mut stream = pending
+                        .reject(Rejection::new(401).body("who are you"))
+                        .await
+                        .unwrap();
+                    stream.shutdown().await.unwrap();
+                    outcomes.push("rejected".to_string());
+                }
+            }
+            outcomes
+        });
+        let good = ClientRequest::from_url(&format!("ws://{addr}/"))
+            .unwrap()
+            .header("Authorization", "Bearer good")
+            .unwrap();
+        let (mut ws, _) = WebSocketStream::connect(good).await.unwrap();
+        ws.send(Message::text("in")).await.unwrap();
+        assert_eq!(ws.read().await.unwrap(), Message::text("in"));
+        ws.close(CloseCode::NORMAL, "").await.unwrap();
+        while ws.read().await.is_ok() {}
+        match WebSocketStream::connect(format!("ws://{addr}/")).await {
+            Err(Error::Rejected { status, body, .. }) => {
+                assert_eq!(status, 401);
+                assert_eq!(body, b"who are you");
+            }
+            other => panic!("{other:?}"),
+        }
+        let outcomes = server.await.unwrap();
+        assert_eq!(outcomes.len(), 2);
+        assert_eq!(outcomes[1], "rejected");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn read_and_the_stream_join_streamed_fragments() {
+    limited(async {
+        let (mut raw, mut server) = raw_client(Config::default().stream_messages(true)).await;
+        let mut bytes = frame(0x1, false, b"hel", true);
+        bytes.extend(frame(0x9, true, b"p", true));
+        bytes.extend(frame(0x0, true, b"lo", true));
+        bytes.extend(frame(0x2, false, &[1], true));
+        bytes.extend(frame(0x0, false, &[2], true));
+        bytes.extend(frame(0x0, true, &[3], true));
+        raw.write_all(&bytes).await.unwrap();
+        assert_eq!(
+            server.read().await.unwrap(),
+            Message::Ping(Bytes::from_static(b"p"))
+        );
+        assert_eq!(server.read().await.unwrap(), Message::text("hello"));
+        assert_eq!(
+            server.next().await.unwrap().unwrap(),
+            Message::binary(vec![1, 2, 3])
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn connect_takes_an_http_request() {
+    limited(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let pending = WebSocketStream::read_request(stream, &Options::default())
+                .await
+                .unwrap();
+            let request = pending.request().clone();
+            let _ws = pending.accept(AcceptOptions::new()).await.unwrap();
+            request
+        });
+        #[cfg(feature = "http")]
+        let request = {
+            let mut request = http::Request::get(format!("ws://{addr}/chat?x=1"))
+                .body(())
+                .unwrap();
+            request
+                .headers_mut()
+                .insert("authorization", "Bearer t".parse().unwrap());
+            request
+        };
+        #[cfg(not(feature = "http"))]
+        let request = ClientRequest::from_url(&format!("ws://{addr}/chat?x=1"))
+            .unwrap()
+            .header("Authorization", "Bearer t")
+            .unwrap();
+        let (_ws, response) = WebSocketStream::connect(request).await.unwrap();
+        assert_eq!(response.status(), 101);
+        let seen = server.await.unwrap();
+        assert_eq!(seen.resource(), "/chat?x=1");
+        assert_eq!(seen.headers().get_str("authorization"), Some("Bearer t"));
+    })
+    .await;
+}
