@@ -29,7 +29,7 @@ fn ws_pair_with(options: Options) -> (WebSocket<TcpStream>, WebSocket<TcpStream>
         WebSocket::accept_with_options(stream, &server_options).unwrap()
     });
     let (client, response) =
-        WebSocket::connect_with_options(&format!("ws://{addr}/echo"), &options).unwrap();
+        WebSocket::connect_with_options(format!("ws://{addr}/echo"), &options).unwrap();
     assert_eq!(response.status(), 101);
     (client, server.join().unwrap())
 }
@@ -476,7 +476,7 @@ fn a_rejection_reaches_the_client_with_its_status_and_body() {
             })
             .unwrap_err()
         });
-        match WebSocket::connect(&format!("ws://{addr}/private")) {
+        match WebSocket::connect(format!("ws://{addr}/private")) {
             Err(Error::Rejected { status, body, .. }) => {
                 assert_eq!(status, 403);
                 assert_eq!(body, b"go away");
@@ -561,7 +561,7 @@ fn deflate_can_be_turned_off() {
         });
         let options = Options::default().deflate(None);
         let (client, response) =
-            WebSocket::connect_with_options(&format!("ws://{addr}/"), &options).unwrap();
+            WebSocket::connect_with_options(format!("ws://{addr}/"), &options).unwrap();
         assert!(response.extensions().is_empty());
         assert!(!client.connection().deflate_enabled());
         assert!(!server.join().unwrap().connection().deflate_enabled());

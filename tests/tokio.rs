@@ -47,7 +47,7 @@ async fn ws_pair(options: Options) -> (WebSocketStream<TcpStream>, WebSocketStre
             .unwrap()
     });
     let (client, response) =
-        WebSocketStream::connect_with_options(&format!("ws://{addr}/"), &options)
+        WebSocketStream::connect_with_options(format!("ws://{addr}/"), &options)
             .await
             .unwrap();
     assert_eq!(response.status(), 101);
@@ -478,7 +478,7 @@ async fn many_concurrent_connections() {
         let clients: Vec<_> = (0..n)
             .map(|i| {
                 tokio::spawn(async move {
-                    let (mut ws, _) = WebSocketStream::connect(&format!("ws://{addr}/"))
+                    let (mut ws, _) = WebSocketStream::connect(format!("ws://{addr}/"))
                         .await
                         .unwrap();
                     for j in 0..10u32 {
@@ -531,7 +531,7 @@ async fn accept_with_chooses_a_subprotocol_or_rejects() {
         let (ws, response) = WebSocketStream::client(stream, request).await.unwrap();
         assert_eq!(response.subprotocol(), Some("v1"));
         assert_eq!(ws.connection().subprotocol(), Some("v1"));
-        match WebSocketStream::connect(&format!("ws://{addr}/elsewhere")).await {
+        match WebSocketStream::connect(format!("ws://{addr}/elsewhere")).await {
             Err(Error::Rejected { status, body, .. }) => {
                 assert_eq!(status, 404);
                 assert_eq!(body, b"no such room");

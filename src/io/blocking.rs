@@ -29,7 +29,7 @@
 //! });
 //!
 //! // A client.
-//! let (mut ws, _response) = WebSocket::connect(&format!("ws://{addr}/chat"))?;
+//! let (mut ws, _response) = WebSocket::connect(format!("ws://{addr}/chat"))?;
 //! ws.send(Message::text("hello"))?;
 //! assert_eq!(ws.read()?, Message::text("hello"));
 //! ws.close(CloseCode::NORMAL, "done")?;
@@ -497,7 +497,7 @@ impl<S: Transport> WebSocket<S> {
 ///
 /// let listener = TcpListener::bind("127.0.0.1:0")?;
 /// let addr = listener.local_addr()?;
-/// let client = std::thread::spawn(move || WebSocket::connect(&format!("ws://{addr}/admin")));
+/// let client = std::thread::spawn(move || WebSocket::connect(format!("ws://{addr}/admin")));
 /// let (stream, _) = listener.accept()?;
 /// let pending = WebSocket::read_request(stream, &Options::default())?;
 /// if pending.request().path() == "/admin" {

@@ -35,7 +35,7 @@
 //! });
 //!
 //! // A client.
-//! let (mut ws, _response) = WebSocketStream::connect(&format!("ws://{addr}/chat")).await?;
+//! let (mut ws, _response) = WebSocketStream::connect(format!("ws://{addr}/chat")).await?;
 //! ws.send(Message::text("hello")).await?;
 //! assert_eq!(ws.read().await?, Message::text("hello"));
 //! ws.close(CloseCode::NORMAL, "done").await?;
