@@ -196,6 +196,7 @@ impl ClientRequest {
     /// Uses `key` as the `Sec-WebSocket-Key` instead of a fresh random one (for requests that
     /// arrive with one, such as an `http::Request` built elsewhere). It must be the base64
     /// encoding of 16 bytes.
+    #[cfg(feature = "http")]
     pub(crate) fn set_key(&mut self, key: &str) -> Result<(), HandshakeError> {
         if !super::accept::is_valid_key(key.as_bytes()) {
             return Err(HandshakeError::InvalidHeaderValue(
@@ -207,6 +208,7 @@ impl ClientRequest {
     }
 
     /// Replaces the `Host` header value (it must be a host with an optional port).
+    #[cfg(feature = "http")]
     pub(crate) fn set_host(&mut self, host: &str) -> Result<(), HandshakeError> {
         parse_authority(host)?;
         self.host = host.to_string();

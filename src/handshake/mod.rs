@@ -111,6 +111,7 @@ pub use client::{ClientHandshake, ClientOutcome, ClientRequest, IntoClientReques
 pub use error::HandshakeError;
 pub use headers::{Extension, ExtensionParam, Header, Headers, HeadersIter};
 pub use response::Response;
+#[cfg(any(feature = "blocking", feature = "tokio"))]
 pub(crate) use response::error_response;
 pub use server::{AcceptOptions, Request, ServerHandshake};
 pub use url::WsUrl;
