@@ -871,3 +871,42 @@ fn a_redirect_to_wss_needs_tls() {
         ));
     });
 }
+
+#[test]
+fn an_unusable_answer_to_a_pending_request_is_a_500() {
+    within_limit(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = thread::spawn(move || {
+            let mut results = Vec::new();
+            for _ in 0..2 {
+                let (stream, _) = listener.accept().unwrap();
+                let pending = WebSocket::read_request(stream, &Options::default()).unwrap();
+                if pending.request().path() == "/status" {
+                    // 101 is not a rejection status.
+                    results.push(pending.reject(Rejection::new(101)).unwrap_err());
+                } else {
+                    // A subprotocol the client did not offer.
+                    let options = AcceptOptions::new().subprotocol(Some("unoffered"));
+                    results.push(pending.accept(options).unwrap_err());
+                }
+            }
+            results
+        });
+        for path in ["/status", "/protocol"] {
+            match WebSocket::connect(format!("ws://{addr}{path}")) {
+                Err(Error::Rejected { status: 500, .. }) => {}
+                other => panic!("{path}: {other:?}"),
+            }
+        }
+        let results = server.join().unwrap();
+        assert!(matches!(
+            results[0],
+            Error::Handshake(HandshakeError::InvalidStatus(101))
+        ));
+        assert!(matches!(
+            results[1],
+            Error::Handshake(HandshakeError::SubprotocolNotOffered(_))
+        ));
+    });
+}
