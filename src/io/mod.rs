@@ -11,10 +11,15 @@
 //!   a reading and a writing half.
 //!
 //! Both run the opening handshake too ([`handshake`](crate::handshake)): a client from a
-//! `ws://` URL (or over a stream you connected, such as TLS for `wss://`), a server from an
-//! accepted stream, optionally deciding on the request (subprotocol, rejection) in a callback.
-//! With the `deflate` feature they negotiate permessage-deflate unless [`Options::deflate`] is
-//! turned off.
+//! `ws://` URL, a [`ClientRequest`] or an `http::Request`
+//! ([`IntoClientRequest`](crate::handshake::IntoClientRequest)), or over a stream you
+//! connected (such as TLS for `wss://`), optionally following redirects
+//! ([`Options::max_redirects`]); a server from an accepted stream, deciding on the request
+//! (subprotocol, rejection) in a callback (`accept_with`) or, when the decision needs to wait
+//! for something, after `read_request` returned a `PendingAccept`. With the `deflate` feature
+//! they negotiate permessage-deflate unless [`Options::deflate`] is turned off.
+//!
+//! Every [`Error`] converts into [`std::io::Error`] for `?` in I/O code.
 //!
 //! Both write with vectored I/O (the connection's queued output is handed over as a list of
 //! slices), deliver whole messages as [`Message`]s, and report a transport that
