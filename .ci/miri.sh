@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Miri: runs the unit tests of framing, masking (scalar and portable paths), UTF-8 carry-over and
-# the connection state machine, and the fuzz regression replay, under Miri's undefined-behaviour
+# `Utf8Bytes` (whose `as_str` is the one `unsafe` conversion outside mask/), the connection state
+# machine, and the fuzz regression replay, under Miri's undefined-behaviour
 # checker. Bounded: a few minutes on 2 cores.
 #
 #   bash .ci/miri.sh
@@ -26,9 +27,10 @@ export PROPTEST_DISABLE_FAILURE_PERSISTENCE=1
 flags="${MIRIFLAGS:-} -Zmiri-strict-provenance"
 export MIRIFLAGS="$flags -Zmiri-env-forward=PROPTEST_CASES -Zmiri-env-forward=PROPTEST_DISABLE_FAILURE_PERSISTENCE"
 
-echo "=== miri: unit tests (frame, mask, utf8, connection, message, close, random) ==="
+echo "=== miri: unit tests (frame, mask, utf8 + Utf8Bytes, connection, message, close, random) ==="
 time cargo +nightly miri test --lib -- \
     frame:: mask:: utf8:: connection:: message:: close:: random::
 
 echo "=== miri: fuzz seeds and regression inputs (reads fuzz/regressions/: no isolation) ==="
-MIRIFLAGS="$flags -Zmiri-disable-isolation" time cargo +nightly miri test --test fuzz_regressions
+MIRIFLAGS="$flags -Zmiri-disable-isolation" time cargo +nightly miri test \
+    --features __internal-test-hooks --test fuzz_regressions

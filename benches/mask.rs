@@ -1,7 +1,7 @@
 //! Masking throughput per path, against `copy_from_slice` of the same bytes as the memory-speed
 //! reference.
 //!
-//! Run: `cargo bench --bench mask -- --warm-up-time 1 --measurement-time 2`
+//! Run: `cargo bench --features __internal-test-hooks --bench mask -- --warm-up-time 1 --measurement-time 2`
 //!
 //! Groups `mask/<size>` (16 B, 125 B, 1 KiB, 16 KiB, 1 MiB), each with ids `<what>/<alignment>`:
 //! - `memcpy`: `copy_from_slice` into a second buffer (the physical reference);

@@ -60,7 +60,7 @@ fn main() -> ExitCode {
 }
 
 fn case_count(base: &str, options: &Options) -> Result<u32, Error> {
-    let (mut ws, _) = WebSocket::connect_with_options(&format!("{base}/getCaseCount"), options)?;
+    let (mut ws, _) = WebSocket::connect_with_options(format!("{base}/getCaseCount"), options)?;
     // The count comes as a text message; the server closes afterwards.
     loop {
         if let Message::Text(text) = ws.read()? {

@@ -53,7 +53,7 @@ fn accept(request: &Request) -> Result<AcceptOptions, Rejection> {
 fn serve(stream: TcpStream, options: &Options) {
     let peer = stream.peer_addr().ok();
     let _ = stream.set_nodelay(true);
-    let mut ws = match WebSocket::accept_with_options(stream, options, accept) {
+    let mut ws = match WebSocket::accept_with_options_and(stream, options, accept) {
         Ok(ws) => ws,
         Err(e) => {
             eprintln!("{peer:?}: handshake failed: {e}");

@@ -73,7 +73,7 @@ async fn serve<S>(stream: S, peer: Option<std::net::SocketAddr>, options: &Optio
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut ws = match WebSocketStream::accept_with_options(stream, options, accept).await {
+    let mut ws = match WebSocketStream::accept_with_options_and(stream, options, accept).await {
         Ok(ws) => ws,
         Err(e) => {
             eprintln!("{peer:?}: handshake failed: {e}");

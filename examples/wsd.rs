@@ -256,7 +256,7 @@ async fn serve(
 ) -> Result<(), Box<dyn std::error::Error>> {
     stream.set_nodelay(true)?;
     let options = Options::default().config(Config::default().max_message_size(MAX_MESSAGE));
-    let ws = WebSocketStream::accept_with_options(stream, &options, |_| {
+    let ws = WebSocketStream::accept_with_options_and(stream, &options, |_| {
         if may_fork {
             Ok(wsproto::handshake::AcceptOptions::new())
         } else {

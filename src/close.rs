@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-use crate::message::Utf8Bytes;
+use crate::utf8::Utf8Bytes;
 
 /// A WebSocket close status code (RFC 6455 §7.4).
 ///

@@ -1,5 +1,8 @@
 //! Error types: what the peer did wrong ([`ProtocolError`]), how a connection ended badly
 //! ([`Error`]), and what a caller asked for that cannot be sent ([`SendError`]).
+//!
+//! Which call returns which error, and why there are four types plus the drivers' one: the
+//! crate docs, section "Errors" (`src/lib.rs`).
 
 use core::fmt;
 

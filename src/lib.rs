@@ -103,6 +103,37 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Errors
+//!
+//! | call | error | what it means, what to do |
+//! | --- | --- | --- |
+//! | [`ClientHandshake::receive`], [`ServerHandshake::receive`] / [`accept`](crate::handshake::ServerHandshake::accept) / [`reject`](crate::handshake::ServerHandshake::reject), [`ClientRequest`] and [`AcceptOptions`](handshake::AcceptOptions) builders | [`HandshakeError`] | no connection exists yet. For a request a server received, [`status`](crate::handshake::HandshakeError::status) / [`response`](crate::handshake::HandshakeError::response) is the HTTP answer to write; otherwise the caller's input was invalid (nothing was sent) |
+//! | [`Connection::poll_event`] | [`Error`] (once) | the connection has ended: [`Error::Protocol`] holds the peer's [`ProtocolError`] (its close frame is queued: write the output, then close the transport); EOF and timers end it without one |
+//! | [`Connection::send`], `send_*` (`send_ping`, `send_text_fragment`, …), [`close`](crate::Connection::close), `close_without_code` | [`SendError`] | the call was refused and nothing was queued; the connection is unchanged |
+//! | every driver call in `wsproto::io` (features `blocking`, `tokio`) | `wsproto::io::Error` | one enum wrapping all of the above plus the transport's `std::io::Error`, a refused handshake and "closed"; converts into `std::io::Error` for `?` in I/O code |
+//!
+//! The split follows who acts: a [`SendError`] is the caller's to fix and leaves the connection
+//! usable, an [`Error`] means the connection is over (and carries no caller input), a
+//! [`ProtocolError`] is the detail of one `Error` kind that decides the close code, and a
+//! [`HandshakeError`] carries HTTP semantics (status, response) that frames do not have. The
+//! sans-IO calls return exactly one of them each, so a `match` never sees variants that cannot
+//! happen; only the drivers, which make all of these calls, unite them.
+//!
+//! # Module map
+//!
+//! Each layer uses only the ones below it, and no module imports one that imports it back.
+//!
+//! | module | owns |
+//! | --- | --- |
+//! | `io` (features `blocking`, `tokio`) | drivers: the handshake and the connection over a real stream, via the public API only |
+//! | [`handshake`] | the opening handshake: `client.rs`, `server.rs` (request validation), `accept.rs` (keys), `headers.rs` (header lists, token and extension grammar), `response.rs` (every response written, error responses included), `scan.rs` (incremental head reading), `url.rs`, `http.rs` (the `http` crate conversions) |
+//! | [`connection`] | the [`Connection`] state machine: receiving, sending, output queue, timers, closing |
+//! | [`extensions`] | extension negotiation and permessage-deflate |
+//! | `frame` (private) | frame header parsing and encoding |
+//! | `mask` (private) | masking, SIMD with runtime dispatch (`unsafe`, audited) |
+//! | `utf8` (private) | incremental UTF-8 validation and [`Utf8Bytes`] (one audited `unsafe` conversion) |
+//! | `message`, `close`, `error`, `config`, `random` (private, re-exported at the root) | [`Event`] / [`Message`], [`CloseCode`] / [`CloseFrame`], the error types, [`Config`], [`RandomSource`] |
+//!
 //! # Features
 //!
 //! | feature | what |
@@ -117,6 +148,8 @@
 //! Without default features the crate is `no_std` + `alloc`; supply a [`RandomSource`] for a
 //! client's mask keys.
 #![no_std]
+// `unsafe` is allowed in two audited places only: `mask/` (SIMD) and `Utf8Bytes::as_str`.
+#![deny(unsafe_code)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -130,10 +163,11 @@ mod config;
 pub mod connection;
 mod error;
 pub mod extensions;
-pub mod frame;
+mod frame;
 pub mod handshake;
 #[cfg(any(feature = "blocking", feature = "tokio"))]
 pub mod io;
+#[allow(unsafe_code)]
 mod mask;
 mod message;
 mod random;
@@ -147,9 +181,13 @@ pub use error::{Error, ProtocolError, SendError};
 pub use handshake::{
     ClientHandshake, ClientOutcome, ClientRequest, HandshakeError, ServerHandshake,
 };
+/// Test hook (feature `__internal-test-hooks`, for the crate's benches and fuzz targets): every
+/// masking path. Not part of the API.
+#[cfg(feature = "__internal-test-hooks")]
 #[doc(hidden)]
 pub use mask::paths as __mask_paths;
-pub use message::{Event, Message, MessageKind, Utf8Bytes};
+pub use message::{Event, Message, MessageKind};
 #[cfg(feature = "std")]
 pub use random::OsRandom;
 pub use random::RandomSource;
+pub use utf8::Utf8Bytes;

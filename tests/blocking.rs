@@ -26,11 +26,10 @@ fn ws_pair_with(options: Options) -> (WebSocket<MaybeTlsStream>, WebSocket<TcpSt
     let server_options = options.clone();
     let server = thread::spawn(move || {
         let (stream, _) = listener.accept().unwrap();
-        WebSocket::accept_with_options(stream, &server_options, |_| Ok(AcceptOptions::new()))
-            .unwrap()
+        WebSocket::accept_with_options(stream, &server_options).unwrap()
     });
     let (client, response) =
-        WebSocket::connect_with_options(&format!("ws://{addr}/echo"), &options).unwrap();
+        WebSocket::connect_with_options(format!("ws://{addr}/echo"), &options).unwrap();
     assert_eq!(response.status(), 101);
     (client, server.join().unwrap())
 }
@@ -476,7 +475,7 @@ fn a_rejection_reaches_the_client_with_its_status_and_body() {
             })
             .unwrap_err()
         });
-        match WebSocket::connect(&format!("ws://{addr}/private")) {
+        match WebSocket::connect(format!("ws://{addr}/private")) {
             Err(Error::Rejected { status, body, .. }) => {
                 assert_eq!(status, 403);
                 assert_eq!(body, b"go away");
@@ -512,7 +511,7 @@ fn a_silent_client_fails_the_handshake_timeout() {
     within_limit(|| {
         let (_raw, s) = tcp_pair();
         let options = Options::default().handshake_timeout(Some(Duration::from_millis(100)));
-        match WebSocket::accept_with_options(s, &options, |_| Ok(AcceptOptions::new())) {
+        match WebSocket::accept_with_options(s, &options) {
             Err(Error::Io(e)) => assert_eq!(e.kind(), std::io::ErrorKind::TimedOut),
             other => panic!("{other:?}"),
         }
@@ -568,7 +567,7 @@ fn deflate_can_be_turned_off() {
         });
         let options = Options::default().deflate(None);
         let (client, response) =
-            WebSocket::connect_with_options(&format!("ws://{addr}/"), &options).unwrap();
+            WebSocket::connect_with_options(format!("ws://{addr}/"), &options).unwrap();
         assert!(response.extensions().is_empty());
         assert!(!client.connection().deflate_enabled());
         assert!(!server.join().unwrap().connection().deflate_enabled());
@@ -588,5 +587,332 @@ fn a_reset_after_the_close_handshake_ends_the_connection_cleanly() {
         // The server drops TCP with the client's close reply unread: the kernel resets it.
         drop(raw);
         assert!(matches!(client.read(), Err(Error::Closed)));
+    });
+}
+
+#[test]
+fn read_joins_streamed_fragments_and_read_event_keeps_them() {
+    within_limit(|| {
+        let config = Config::default().stream_messages(true);
+        let (mut raw, mut server) = raw_peer(Role::Server, config.clone());
+        let mut bytes = frame(0x1, false, "hé".as_bytes(), true);
+        bytes.extend(frame(0x9, true, b"p", true)); // a ping between fragments
+        bytes.extend(frame(0x0, false, &"llo €".as_bytes()[..5], true)); // € split
+        bytes.extend(frame(0x0, true, &"llo €".as_bytes()[5..], true));
+        bytes.extend(frame(0x2, false, &[1, 2], true));
+        bytes.extend(frame(0x0, true, &[3], true));
+        bytes.extend(frame(0x2, true, &[4, 5], true)); // one fragment, fin
+        raw.write_all(&bytes).unwrap();
+        assert_eq!(
+            server.read().unwrap(),
+            Message::Ping(Bytes::from_static(b"p"))
+        );
+        assert_eq!(server.read().unwrap(), Message::text("héllo €"));
+        assert_eq!(server.read().unwrap(), Message::binary(vec![1, 2, 3]));
+        assert_eq!(server.read().unwrap(), Message::binary(vec![4, 5]));
+
+        // read_event hands the fragments out as they are.
+        let (mut raw, mut server) = raw_peer(Role::Server, config);
+        let mut bytes = frame(0x1, false, b"ab", true);
+        bytes.extend(frame(0x0, true, b"c", true));
+        raw.write_all(&bytes).unwrap();
+        let mut parts = Vec::new();
+        while parts.len() < 2 {
+            match server.read_event().unwrap() {
+                wsproto::Event::TextFragment { data, fin } => parts.push((data, fin)),
+                other => panic!("{other:?}"),
+            }
+        }
+        let text: String = parts.iter().map(|(d, _)| d.as_str()).collect();
+        assert_eq!(text, "abc");
+        assert!(parts.last().unwrap().1);
+    });
+}
+
+#[test]
+fn read_of_streamed_fragments_is_bounded_by_max_message_size() {
+    within_limit(|| {
+        let config = Config::default().stream_messages(true).max_message_size(8);
+        let (mut raw, mut server) = raw_peer(Role::Server, config);
+        let mut bytes = frame(0x2, false, &[0; 5], true);
+        bytes.extend(frame(0x0, true, &[0; 5], true));
+        raw.write_all(&bytes).unwrap();
+        match server.read() {
+            Err(Error::Connection(wsproto::Error::Protocol(
+                wsproto::ProtocolError::MessageTooLarge { limit: 8 },
+            ))) => {}
+            other => panic!("{other:?}"),
+        }
+        // The close frame saying why (1009) is on the wire.
+        let mut head = [0u8; 4];
+        raw.read_exact(&mut head).unwrap();
+        assert_eq!(head[0], 0x88);
+        assert_eq!(&head[2..4], &1009u16.to_be_bytes());
+    });
+}
+
+#[test]
+fn read_request_lets_the_decision_happen_later() {
+    within_limit(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = thread::spawn(move || {
+            for _ in 0..2 {
+                let (stream, _) = listener.accept().unwrap();
+                let pending = WebSocket::read_request(stream, &Options::default()).unwrap();
+                // The decision may take time, or another thread.
+                let request = pending.request().clone();
+                let decision = thread::spawn(move || request.path() == "/ok")
+                    .join()
+                    .unwrap();
+                if decision {
+                    let mut ws = pending
+                        .accept(AcceptOptions::new().subprotocol(Some("chat")))
+                        .unwrap();
+                    let msg = ws.read().unwrap();
+                    ws.send(msg).unwrap();
+                    let _ = echo(&mut ws);
+                } else {
+                    let stream = pending.reject(Rejection::new(403).body("not you")).unwrap();
+                    drop(stream);
+                }
+            }
+        });
+        let request = ClientRequest::from_url(&format!("ws://{addr}/ok"))
+            .unwrap()
+            .protocols(["chat"])
+            .unwrap();
+        let (mut ws, response) = WebSocket::connect(request).unwrap();
+        assert_eq!(response.subprotocol(), Some("chat"));
+        ws.send(Message::text("hi")).unwrap();
+        assert_eq!(ws.read().unwrap(), Message::text("hi"));
+        ws.close(CloseCode::NORMAL, "").unwrap();
+        while ws.read().is_ok() {}
+        match WebSocket::connect(format!("ws://{addr}/no")) {
+            Err(Error::Rejected { status, body, .. }) => {
+                assert_eq!(status, 403);
+                assert_eq!(body, b"not you");
+            }
+            other => panic!("{other:?}"),
+        }
+        server.join().unwrap();
+    });
+}
+
+#[test]
+fn a_handshake_error_in_the_decision_becomes_a_rejection() {
+    within_limit(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            WebSocket::accept_with(stream, |_| {
+                // `?` on a HandshakeError inside the callback.
+                let options = AcceptOptions::new().header("Set-Cookie", "a\r\nInjected: 1")?;
+                Ok(options)
+            })
+            .unwrap_err()
+        });
+        match WebSocket::connect(format!("ws://{addr}/")) {
+            Err(Error::Rejected { status, body, .. }) => {
+                assert_eq!(status, 500);
+                assert_eq!(
+                    body,
+                    format!(
+                        "{}\n",
+                        HandshakeError::InvalidHeaderValue("Set-Cookie".into())
+                    )
+                    .as_bytes()
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            server.join().unwrap(),
+            Error::Rejected { status: 500, .. }
+        ));
+    });
+    // A request error keeps its own status and fields.
+    let r = Rejection::from(HandshakeError::MethodNotAllowed("POST".into()));
+    assert_eq!(r.status, 405);
+    assert_eq!(r.headers.get_str("allow"), Some("GET"));
+    assert_eq!(r.headers.get("connection"), None); // `reject` writes it
+    let r = Rejection::from(HandshakeError::UnsupportedVersion);
+    assert_eq!(r.status, 426);
+    assert_eq!(r.headers.get_str("sec-websocket-version"), Some("13"));
+}
+
+#[test]
+fn driver_errors_convert_to_io_errors() {
+    use std::io::ErrorKind;
+    let io = |e: Error| std::io::Error::from(e);
+    let reset = std::io::Error::new(ErrorKind::ConnectionReset, "reset");
+    assert_eq!(io(Error::Io(reset)).kind(), ErrorKind::ConnectionReset);
+    for (error, kind) in [
+        (
+            Error::Connection(wsproto::Error::UnexpectedEof),
+            ErrorKind::UnexpectedEof,
+        ),
+        (
+            Error::Connection(wsproto::Error::KeepaliveTimeout),
+            ErrorKind::TimedOut,
+        ),
+        (
+            Error::Connection(wsproto::Error::Protocol(
+                wsproto::ProtocolError::InvalidUtf8,
+            )),
+            ErrorKind::InvalidData,
+        ),
+        (
+            Error::Send(wsproto::SendError::Closed),
+            ErrorKind::BrokenPipe,
+        ),
+        (
+            Error::Handshake(HandshakeError::AcceptMismatch),
+            ErrorKind::InvalidData,
+        ),
+        (
+            Error::Handshake(HandshakeError::InvalidUrl("x")),
+            ErrorKind::InvalidInput,
+        ),
+        (Error::TlsRequired, ErrorKind::Unsupported),
+        (Error::Closed, ErrorKind::NotConnected),
+    ] {
+        let text = error.to_string();
+        let converted = io(error);
+        assert_eq!(converted.kind(), kind, "{text}");
+        // The driver error is inside, for whoever wants it back.
+        let inner = converted
+            .get_ref()
+            .unwrap()
+            .downcast_ref::<Error>()
+            .unwrap();
+        assert_eq!(inner.to_string(), text);
+    }
+    // `?` in io::Result code.
+    fn connect_io(url: &str) -> std::io::Result<()> {
+        WebSocket::connect(url)?;
+        Ok(())
+    }
+    assert_eq!(
+        connect_io("wss://127.0.0.1:1/").unwrap_err().kind(),
+        ErrorKind::Unsupported
+    );
+}
+
+/// A server that answers every request on `listener` with `status` and `Location: location`.
+fn redirecting_server(listener: TcpListener, status: u16, location: String, times: usize) {
+    thread::spawn(move || {
+        for _ in 0..times {
+            let (stream, _) = listener.accept().unwrap();
+            let location = location.clone();
+            let _ = WebSocket::accept_with(stream, move |_| {
+                Err(Rejection::new(status).header("Location", &location)?)
+            });
+        }
+    });
+}
+
+#[test]
+fn redirects_are_followed_only_when_asked_and_only_so_often() {
+    within_limit(|| {
+        // The target: a real WebSocket server.
+        let target = TcpListener::bind("127.0.0.1:0").unwrap();
+        let target_addr = target.local_addr().unwrap();
+        let target_server = thread::spawn(move || {
+            let (stream, _) = target.accept().unwrap();
+            let mut path = String::new();
+            let ws = WebSocket::accept_with(stream, |request| {
+                path = request.resource().to_string();
+                Ok(AcceptOptions::new())
+            });
+            (ws.is_ok(), path)
+        });
+        let hop1 = TcpListener::bind("127.0.0.1:0").unwrap();
+        let hop1_addr = hop1.local_addr().unwrap();
+        // 307 to an absolute URL; 308 from hop2 to hop1 as a path.
+        redirecting_server(hop1, 307, format!("ws://{target_addr}/final?x=1"), 3);
+        let hop2 = TcpListener::bind("127.0.0.1:0").unwrap();
+        let hop2_addr = hop2.local_addr().unwrap();
+        redirecting_server(hop2, 308, format!("http://{hop1_addr}/moved"), 2);
+
+        // Off by default: the redirect comes back, with its Location.
+        match WebSocket::connect(format!("ws://{hop1_addr}/start")) {
+            Err(e @ Error::Rejected { status: 307, .. }) => {
+                assert_eq!(
+                    e.location(),
+                    Some(format!("ws://{target_addr}/final?x=1").as_str())
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // Two hops needed, one allowed: the second redirect is returned.
+        let one = Options::default().max_redirects(1);
+        match WebSocket::connect_with_options(format!("ws://{hop2_addr}/"), &one) {
+            Err(Error::Rejected { status: 307, .. }) => {}
+            other => panic!("{other:?}"),
+        }
+        // Two allowed: connected to the target.
+        let two = Options::default().max_redirects(2);
+        let (_ws, response) =
+            WebSocket::connect_with_options(format!("ws://{hop2_addr}/"), &two).unwrap();
+        assert_eq!(response.status(), 101);
+        assert_eq!(
+            target_server.join().unwrap(),
+            (true, "/final?x=1".to_string())
+        );
+    });
+}
+
+#[test]
+fn a_redirect_to_wss_needs_tls() {
+    within_limit(|| {
+        let hop = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = hop.local_addr().unwrap();
+        redirecting_server(hop, 301, "wss://127.0.0.1:1/".into(), 1);
+        let options = Options::default().max_redirects(3);
+        assert!(matches!(
+            WebSocket::connect_with_options(format!("ws://{addr}/"), &options),
+            Err(Error::TlsRequired)
+        ));
+    });
+}
+
+#[test]
+fn an_unusable_answer_to_a_pending_request_is_a_500() {
+    within_limit(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = thread::spawn(move || {
+            let mut results = Vec::new();
+            for _ in 0..2 {
+                let (stream, _) = listener.accept().unwrap();
+                let pending = WebSocket::read_request(stream, &Options::default()).unwrap();
+                if pending.request().path() == "/status" {
+                    // 101 is not a rejection status.
+                    results.push(pending.reject(Rejection::new(101)).unwrap_err());
+                } else {
+                    // A subprotocol the client did not offer.
+                    let options = AcceptOptions::new().subprotocol(Some("unoffered"));
+                    results.push(pending.accept(options).unwrap_err());
+                }
+            }
+            results
+        });
+        for path in ["/status", "/protocol"] {
+            match WebSocket::connect(format!("ws://{addr}{path}")) {
+                Err(Error::Rejected { status: 500, .. }) => {}
+                other => panic!("{path}: {other:?}"),
+            }
+        }
+        let results = server.join().unwrap();
+        assert!(matches!(
+            results[0],
+            Error::Handshake(HandshakeError::InvalidStatus(101))
+        ));
+        assert!(matches!(
+            results[1],
+            Error::Handshake(HandshakeError::SubprotocolNotOffered(_))
+        ));
     });
 }

@@ -6,6 +6,10 @@
 //! `conformance/harness.rs`; each section is a module of tables. Case names carry the number of
 //! the Autobahn case they follow where there is one.
 
+/// The test suites' one independent frame codec (shared with `tests/common` and `fuzz/`).
+#[path = "common/codec.rs"]
+mod codec;
+
 #[path = "conformance/harness.rs"]
 #[macro_use]
 mod harness;

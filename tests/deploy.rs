@@ -225,7 +225,7 @@ async fn echo_backend() -> u16 {
         while let Ok((stream, _)) = listener.accept().await {
             let options = options.clone();
             tokio::spawn(async move {
-                let Ok(mut ws) = WebSocketStream::accept_with_options(stream, &options, |_| {
+                let Ok(mut ws) = WebSocketStream::accept_with_options_and(stream, &options, |_| {
                     Ok(AcceptOptions::new())
                 })
                 .await

@@ -1204,10 +1204,7 @@ fn client_rejects_extensions_it_did_not_offer() {
                 "permessage-deflate, permessage-deflate",
             )],
         ),
-        HandshakeError::InvalidHeader {
-            name: "Sec-WebSocket-Extensions",
-            reason: "the same extension is listed twice",
-        },
+        HandshakeError::InvalidExtensions("the same extension is listed twice"),
     );
     let mut client = test_client(&[], &["permessage-deflate"]);
     let err = client
@@ -1595,6 +1592,82 @@ mod http_conversions {
     }
 
     #[test]
+    fn client_request_from_an_http_request() {
+        use wsproto::handshake::IntoClientRequest;
+        // The server's view of a request is a full handshake request: as a client request it
+        // gives the same bytes (key included) back.
+        let incoming = upgrade_request().header("Cookie", "a=1").body(()).unwrap();
+        let request = (&incoming).into_client_request().unwrap();
+        assert_eq!(request.host(), "example.com");
+        assert_eq!(request.resource(), "/chat?room=1");
+        assert_eq!(request.offered_protocols(), ["v2", "v1"]);
+        assert_eq!(request.origin_value(), Some("https://example.com"));
+        assert_eq!(request.headers().len(), 1);
+        assert_eq!(request.headers().get_str("cookie"), Some("a=1"));
+        let client = ClientHandshake::new(request);
+        assert_eq!(client.key(), KEY);
+        let mut server = ServerHandshake::new();
+        let seen = server.receive(client.request_bytes()).unwrap().unwrap();
+        assert_eq!(seen.key(), KEY);
+        assert_eq!(seen.protocols(), ["v2", "v1"]);
+        assert_eq!(seen.extensions()[0].name, "permessage-deflate");
+        assert_eq!(seen.headers().get_str("cookie"), Some("a=1"));
+
+        // An absolute URI; `Host` may override its authority.
+        let r = http::Request::get("wss://example.com:9000/x")
+            .body(())
+            .unwrap()
+            .into_client_request()
+            .unwrap();
+        assert_eq!((r.host(), r.resource()), ("example.com:9000", "/x"));
+        assert!(r.url().unwrap().is_secure());
+        let uri: http::Uri = "ws://h/y".parse().unwrap();
+        assert_eq!(uri.into_client_request().unwrap().resource(), "/y");
+
+        // What the handshake writes itself must agree with it, or is refused.
+        for (name, value) in [
+            ("Upgrade", "h2c"),
+            ("Connection", "close"),
+            ("Sec-WebSocket-Version", "8"),
+            ("Sec-WebSocket-Accept", "x"),
+            ("Content-Length", "3"),
+        ] {
+            let r = http::Request::get("ws://h/")
+                .header(name, value)
+                .body(())
+                .unwrap();
+            assert_eq!(
+                r.into_client_request().unwrap_err(),
+                HandshakeError::ReservedHeader(name.to_ascii_lowercase()),
+                "{name}"
+            );
+        }
+        let bad_key = http::Request::get("ws://h/")
+            .header("Sec-WebSocket-Key", "short")
+            .body(())
+            .unwrap();
+        assert_eq!(
+            bad_key.into_client_request().unwrap_err(),
+            HandshakeError::InvalidHeaderValue("Sec-WebSocket-Key".into())
+        );
+        let post = http::Request::post("ws://h/").body(()).unwrap();
+        assert_eq!(
+            post.into_client_request().unwrap_err(),
+            HandshakeError::MethodNotAllowed("POST".into())
+        );
+        let no_host = http::Request::get("/x").body(()).unwrap();
+        assert!(matches!(
+            no_host.into_client_request(),
+            Err(HandshakeError::InvalidUrl(_))
+        ));
+        let http_url = http::Request::get("http://h/").body(()).unwrap();
+        assert!(matches!(
+            http_url.into_client_request(),
+            Err(HandshakeError::InvalidUrl(_))
+        ));
+    }
+
+    #[test]
     fn server_validates_an_http_request_and_builds_the_101() {
         let incoming = upgrade_request().body(()).unwrap();
         let request = Request::try_from(&incoming).unwrap();
@@ -1651,6 +1724,40 @@ mod http_conversions {
         let r = err.to_http_response().unwrap();
         assert_eq!(r.status(), 426);
         assert_eq!(r.headers()["sec-websocket-version"], "13");
+        // A 426 lists `Upgrade` in `Connection` (RFC 9110 §7.8), in both forms of the response.
+        assert_eq!(r.headers()["connection"], "Upgrade, close");
+        assert_eq!(r.headers()["upgrade"], "websocket");
+
+        // One builder: the http form has exactly the fields of the bytes form, minus
+        // `Content-Length`, and the same body.
+        for err in [
+            HandshakeError::MethodNotAllowed("POST".into()),
+            HandshakeError::UnsupportedVersion,
+            HandshakeError::MissingHeader("Host"),
+            HandshakeError::HeadersTooLarge { limit: 10 },
+        ] {
+            let bytes = err.response().unwrap();
+            let http = err.to_http_response().unwrap();
+            let mut slots = [httparse::EMPTY_HEADER; 16];
+            let mut parsed = httparse::Response::new(&mut slots);
+            let httparse::Status::Complete(head) = parsed.parse(&bytes).unwrap() else {
+                panic!("incomplete")
+            };
+            assert_eq!(parsed.code, Some(http.status().as_u16()));
+            let from_bytes: Vec<(String, Vec<u8>)> = parsed
+                .headers
+                .iter()
+                .filter(|h| !h.name.eq_ignore_ascii_case("content-length"))
+                .map(|h| (h.name.to_ascii_lowercase(), h.value.to_vec()))
+                .collect();
+            let from_http: Vec<(String, Vec<u8>)> = http
+                .headers()
+                .iter()
+                .map(|(n, v)| (n.as_str().to_string(), v.as_bytes().to_vec()))
+                .collect();
+            assert_eq!(from_bytes, from_http, "{err}");
+            assert_eq!(&bytes[head..], http.body().as_ref());
+        }
 
         let h2 = upgrade_request()
             .version(http::Version::HTTP_2)
@@ -1752,4 +1859,95 @@ mod http_conversions {
         assert_eq!(headers.get_str("x-why"), Some("no"));
         assert!(body.is_empty());
     }
+}
+
+#[test]
+fn redirect_locations_resolve_against_the_request() {
+    let base = ClientRequest::from_url("ws://example.com:8080/a/b/chat?q=1")
+        .unwrap()
+        .protocols(["chat"])
+        .unwrap()
+        .origin("http://example.com")
+        .unwrap()
+        .header("Cookie", "s=1")
+        .unwrap()
+        .header("X-Trace", "7")
+        .unwrap();
+    let cases = [
+        ("/new", "example.com:8080", "/new", false),
+        ("other?x", "example.com:8080", "/a/b/other?x", false),
+        ("//example.net/p", "example.net", "/p", false),
+        (
+            "ws://example.com:8080/same",
+            "example.com:8080",
+            "/same",
+            false,
+        ),
+        ("http://example.org/h", "example.org", "/h", false),
+        ("https://example.org/s", "example.org", "/s", true),
+        ("wss://example.com:8080/up", "example.com:8080", "/up", true),
+    ];
+    for (location, host, resource, secure) in cases {
+        let next = base.redirect(location).unwrap();
+        assert_eq!(
+            (next.host(), next.resource()),
+            (host, resource),
+            "{location}"
+        );
+        assert_eq!(next.url().unwrap().is_secure(), secure, "{location}");
+        assert_eq!(next.offered_protocols(), ["chat"]);
+        assert_eq!(next.origin_value(), Some("http://example.com"));
+        assert_eq!(next.headers().get_str("x-trace"), Some("7"));
+        // Credentials stay with the origin (upgrading ws to wss keeps it).
+        let same_host = host == "example.com:8080";
+        assert_eq!(next.headers().contains("cookie"), same_host, "{location}");
+    }
+    // Downgrading wss to ws drops credentials too.
+    let secure = ClientRequest::from_url("wss://h/")
+        .unwrap()
+        .header("Authorization", "Bearer x")
+        .unwrap();
+    assert!(
+        !secure
+            .redirect("ws://h/")
+            .unwrap()
+            .headers()
+            .contains("authorization")
+    );
+    assert!(
+        secure
+            .redirect("/p")
+            .unwrap()
+            .headers()
+            .contains("authorization")
+    );
+    for bad in ["ftp://h/", "ws://h/#frag", "ws://user@h/"] {
+        assert!(
+            matches!(base.redirect(bad), Err(HandshakeError::InvalidUrl(_))),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn a_redirect_exposes_its_location() {
+    let request = ClientRequest::from_url("ws://example.com/old").unwrap();
+    for (status, location) in [
+        (301, Some("/a")),
+        (302, Some("/a")),
+        (307, Some("/a")),
+        (308, Some("/a")),
+        (404, None),
+    ] {
+        let mut client = ClientHandshake::new(request.clone());
+        let response = format!("HTTP/1.1 {status} X\r\nLocation: /a\r\nContent-Length: 0\r\n\r\n");
+        let outcome = client.receive(response.as_bytes()).unwrap();
+        assert!(matches!(outcome, ClientOutcome::Rejected { .. }));
+        assert_eq!(outcome.location(), location, "{status}");
+    }
+    let mut client = ClientHandshake::new(request);
+    let outcome = client
+        .receive(b"HTTP/1.1 302 Found\r\nContent-Length: 0\r\n\r\n")
+        .unwrap();
+    assert_eq!(outcome.location(), None);
 }

@@ -51,7 +51,7 @@ fn blocking_client_and_tokio_server() {
             }
         });
 
-        let (mut client, _) = WebSocket::connect(&format!("ws://{addr}/")).unwrap();
+        let (mut client, _) = WebSocket::connect(format!("ws://{addr}/")).unwrap();
         // The whole script in one burst, then the echoes.
         for msg in script() {
             client.queue(msg).unwrap();
@@ -105,7 +105,7 @@ fn tokio_client_and_blocking_server() {
             .build()
             .unwrap();
         runtime.block_on(async {
-            let (ws, _) = WebSocketStream::connect(&format!("ws://{addr}/"))
+            let (ws, _) = WebSocketStream::connect(format!("ws://{addr}/"))
                 .await
                 .unwrap();
             let (mut reader, mut writer) = ws.split();
@@ -162,7 +162,7 @@ fn many_blocking_clients_on_a_tokio_server() {
         let clients: Vec<_> = (0..n)
             .map(|i| {
                 thread::spawn(move || {
-                    let (mut ws, _) = WebSocket::connect(&format!("ws://{addr}/")).unwrap();
+                    let (mut ws, _) = WebSocket::connect(format!("ws://{addr}/")).unwrap();
                     for j in 0..5u32 {
                         let msg = Message::binary(pattern(i * 10 + j, 2000));
                         ws.send(msg.clone()).unwrap();

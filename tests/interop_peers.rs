@@ -315,7 +315,7 @@ async fn serve(stream: TcpStream, report: Arc<Report>) {
     }
     let options = Options::default().config(config).deflate(deflate);
     let (stream, read, written) = Counting::new(stream);
-    let accepted = WebSocketStream::accept_with_options(stream, &options, |request| {
+    let accepted = WebSocketStream::accept_with_options_and(stream, &options, |request| {
         Ok(AcceptOptions::new().subprotocol(request.select_subprotocol(&SUPPORTED)))
     })
     .await;

@@ -101,69 +101,10 @@ fn feed_bytewise(c: &mut Connection, input: &[u8]) -> (Vec<Event>, Option<Error>
 }
 
 /// §5.1: "a client MUST mask all frames that it sends to the server"; "a server MUST NOT mask any
-/// frames"; each endpoint MUST close the connection on a frame that breaks the rule.
+/// frames"; each endpoint MUST close the connection on a frame that breaks the rule. (The
+/// violations, for every opcode and delivery, are cases of `tests/conformance/masking.rs`.)
 mod s5_1_masking {
     use super::*;
-
-    const ALL_OPCODES: [u8; 5] = [TEXT, BINARY, PING, PONG, CLOSE];
-
-    #[test]
-    fn server_fails_on_unmasked_client_frame() {
-        for op in ALL_OPCODES {
-            fails_with(
-                Role::Server,
-                Config::default(),
-                &frame(FIN | op, None, b""),
-                &[],
-                ProtocolError::UnmaskedFrame,
-            );
-        }
-        // Also in the middle of a fragmented message.
-        let mut input = frame(TEXT, Some(KEY), b"ab");
-        input.extend(frame(FIN | CONT, None, b"cd"));
-        fails_with(
-            Role::Server,
-            Config::default(),
-            &input,
-            &[],
-            ProtocolError::UnmaskedFrame,
-        );
-    }
-
-    #[test]
-    fn client_fails_on_masked_server_frame() {
-        for op in ALL_OPCODES {
-            fails_with(
-                Role::Client,
-                Config::default(),
-                &frame(FIN | op, Some(KEY), b""),
-                &[],
-                ProtocolError::MaskedFrame,
-            );
-        }
-        let mut input = frame(BINARY, None, b"ab");
-        input.extend(frame(FIN | CONT, Some([0; 4]), b"cd"));
-        fails_with(
-            Role::Client,
-            Config::default(),
-            &input,
-            &[],
-            ProtocolError::MaskedFrame,
-        );
-    }
-
-    #[test]
-    fn mask_bit_is_decided_at_the_header_before_the_payload() {
-        // Only the first two bytes of an unmasked 1000-byte frame: already a violation.
-        let input = &header(FIN | BINARY, None, 1000)[..];
-        fails_with(
-            Role::Server,
-            Config::default(),
-            input,
-            &[],
-            ProtocolError::UnmaskedFrame,
-        );
-    }
 
     #[test]
     fn server_unmasks_with_any_key_and_length() {
@@ -213,7 +154,9 @@ mod s5_1_masking {
     }
 }
 
-/// §5.2: the base framing protocol: payload length encodings, RSV bits, opcodes.
+/// §5.2: the base framing protocol: payload length encodings. (Reserved RSV bits, reserved
+/// opcodes and a 64-bit length with its top bit set are cases of `tests/conformance/`:
+/// `reserved_bits.rs`, `opcodes.rs`, `framing.rs`.)
 mod s5_2_base_framing {
     use super::*;
 
@@ -285,88 +228,6 @@ mod s5_2_base_framing {
                 assert_eq!(frames.len(), 1);
                 assert_eq!(frames[0].payload, pattern(len));
             }
-        }
-    }
-
-    #[test]
-    fn length_with_the_most_significant_bit_set_fails_with_1002() {
-        for role in ROLES {
-            for len in [1u64 << 63, u64::MAX, (1 << 63) | 5] {
-                let mut input = vec![FIN | BINARY, peer_mask(role).map_or(0, |_| 0x80) | 127];
-                input.extend_from_slice(&len.to_be_bytes());
-                if let Some(k) = peer_mask(role) {
-                    input.extend_from_slice(&k);
-                }
-                fails_with(
-                    role,
-                    Config::default(),
-                    &input,
-                    &[],
-                    ProtocolError::PayloadLengthOverflow,
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn nonzero_rsv_bits_fail_with_1002() {
-        for role in ROLES {
-            for rsv in 1..=7u8 {
-                for op in [TEXT, BINARY, PING, PONG, CLOSE] {
-                    fails_with(
-                        role,
-                        Config::default(),
-                        &frame_to(role, FIN | (rsv << 4) | op, b"x"),
-                        &[],
-                        ProtocolError::ReservedBits(rsv),
-                    );
-                }
-                // On a continuation frame, after the first fragment was accepted.
-                let mut input = frame_to(role, TEXT, b"a");
-                input.extend(frame_to(role, FIN | (rsv << 4) | CONT, b"b"));
-                fails_with(
-                    role,
-                    Config::default(),
-                    &input,
-                    &[],
-                    ProtocolError::ReservedBits(rsv),
-                );
-            }
-        }
-        assert_eq!(RSV1 | RSV2 | RSV3, 0x70);
-    }
-
-    #[test]
-    fn reserved_opcodes_fail_with_1002() {
-        for role in ROLES {
-            for op in (0x3..=0x7).chain(0xB..=0xF) {
-                for fin in [FIN, 0] {
-                    fails_with(
-                        role,
-                        Config::default(),
-                        &frame_to(role, fin | op, b"payload"),
-                        &[],
-                        ProtocolError::ReservedOpcode(op),
-                    );
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn reserved_opcode_after_good_frames_keeps_the_earlier_events() {
-        for role in ROLES {
-            let mut input = frame_to(role, FIN | TEXT, b"one");
-            input.extend(frame_to(role, FIN | BINARY, b"two"));
-            input.extend(frame_to(role, FIN | 0x3, b""));
-            input.extend(frame_to(role, FIN | TEXT, b"never"));
-            fails_with(
-                role,
-                Config::default(),
-                &input,
-                &[text("one"), binary(b"two")],
-                ProtocolError::ReservedOpcode(3),
-            );
         }
     }
 }
@@ -721,43 +582,14 @@ mod s5_5_control_frames {
     }
 }
 
-/// §5.5.1 and §7.4: the close frame: empty, or a valid status code and a UTF-8 reason.
+/// §5.5.1 and §7.4: the close frame: empty, or a valid status code and a UTF-8 reason. (Every
+/// received code from 0 to 65535, echoed or failed: `tests/conformance/closing.rs`.)
 mod s5_5_1_close {
     use super::*;
 
     /// The codes RFC 6455 §7.4 (and the IANA registry) allow on the wire.
     fn rfc_valid(code: u16) -> bool {
         matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
-    }
-
-    #[test]
-    fn every_code_from_0_to_5000_is_classified_on_receipt() {
-        let codes = (0..=5000u16).chain([5001, 9999, 65535]);
-        for role in ROLES {
-            let mut valid = 0;
-            for code in codes.clone() {
-                let input = frame_to(role, FIN | CLOSE, &close_payload(code, b""));
-                if rfc_valid(code) {
-                    valid += 1;
-                    let (mut c, events) = receive_ok(role, Config::default(), &input);
-                    assert_eq!(events, [close_event(code, "")], "{role:?} {code}");
-                    assert_eq!(c.state(), State::Closed);
-                    let frames = take_frames(&mut c);
-                    assert_eq!(frames.len(), 1);
-                    assert_eq!(frames[0].close_code(), Some(code), "echo of {code}");
-                    assert_eq!(frames[0].close_reason(), "");
-                } else {
-                    fails_with(
-                        role,
-                        Config::default(),
-                        &input,
-                        &[],
-                        ProtocolError::InvalidCloseCode(code),
-                    );
-                }
-            }
-            assert_eq!(valid, 4 + 8 + 2000);
-        }
     }
 
     #[test]
@@ -968,7 +800,9 @@ mod s5_5_2_ping_pong {
     }
 }
 
-/// §5.6 and §8.1: text payloads are UTF-8, validated as they arrive; failure is 1007.
+/// §5.6 and §8.1: text payloads are UTF-8, validated as they arrive; failure is 1007. (Which
+/// sequences fail, and at exactly which byte, in every delivery and both modes: the tables of
+/// `tests/conformance/utf8.rs`.)
 mod s5_6_utf8 {
     use super::*;
 
@@ -998,62 +832,6 @@ mod s5_6_utf8 {
                 unreachable!()
             };
             assert_eq!(t.as_str(), s);
-        }
-    }
-
-    #[test]
-    fn invalid_utf8_fails_with_1007_in_both_modes() {
-        for role in ROLES {
-            for stream in [false, true] {
-                for bad in INVALID {
-                    fails_with(
-                        role,
-                        Config::default().stream_messages(stream),
-                        &frame_to(role, FIN | TEXT, bad),
-                        &[],
-                        ProtocolError::InvalidUtf8,
-                    );
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn invalid_byte_fails_before_the_rest_of_the_frame_arrives() {
-        for role in ROLES {
-            for stream in [false, true] {
-                // A 1000-byte text frame of which only the header and "ab\xff" have arrived.
-                let mut input = header_to(role, FIN | TEXT, 1000);
-                let payload = b"ab\xffcd";
-                match peer_mask(role) {
-                    Some(k) => input.extend(mask_bytes(payload, k)),
-                    None => input.extend_from_slice(payload),
-                }
-                fails_with(
-                    role,
-                    Config::default().stream_messages(stream),
-                    &input,
-                    &[],
-                    ProtocolError::InvalidUtf8,
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn impossible_prefix_fails_at_its_second_byte() {
-        // E0 80 can never become valid: no need to wait for a third byte.
-        for role in ROLES {
-            let mut c = conn(role, Config::default());
-            let payload = b"x\xe0\x80\x80 and more";
-            let input = frame_to(role, FIN | TEXT, payload);
-            let header_len = input.len() - payload.len();
-            assert_eq!(feed(&mut c, &input[..header_len + 2]), (vec![], None));
-            let (ev, err) = feed(&mut c, &input[header_len + 2..header_len + 3]);
-            assert_eq!(ev, []);
-            assert_eq!(err, Some(Error::Protocol(ProtocolError::InvalidUtf8)));
-            let frames = take_frames(&mut c);
-            assert_eq!(frames.last().unwrap().close_code(), Some(1007));
         }
     }
 

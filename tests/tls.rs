@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 use certs::TestPki;
 use io_common::{pattern, within_limit};
 use tokio::io::AsyncReadExt;
-use wsproto::handshake::AcceptOptions;
 use wsproto::io::blocking::WebSocket;
 use wsproto::io::tls::rustls::{AlertDescription, RootCertStore};
 use wsproto::io::tls::{TlsAcceptor, TlsError, client_config, server_config};
@@ -517,7 +516,7 @@ fn tls_client_against_plain_server_fails_cleanly() {
                     let (tcp, _) = listener.accept().unwrap();
                     let options =
                         Options::default().handshake_timeout(Some(Duration::from_millis(500)));
-                    WebSocket::accept_with_options(tcp, &options, |_| Ok(AcceptOptions::new()))
+                    WebSocket::accept_with_options(tcp, &options)
                         .map(|_| ())
                         .unwrap_err()
                 })

@@ -44,12 +44,12 @@ async fn ws_pair(
     let server_options = options.clone();
     let server = tokio::spawn(async move {
         let (stream, _) = listener.accept().await.unwrap();
-        WebSocketStream::accept_with_options(stream, &server_options, |_| Ok(AcceptOptions::new()))
+        WebSocketStream::accept_with_options(stream, &server_options)
             .await
             .unwrap()
     });
     let (client, response) =
-        WebSocketStream::connect_with_options(&format!("ws://{addr}/"), &options)
+        WebSocketStream::connect_with_options(format!("ws://{addr}/"), &options)
             .await
             .unwrap();
     assert_eq!(response.status(), 101);
@@ -480,7 +480,7 @@ async fn many_concurrent_connections() {
         let clients: Vec<_> = (0..n)
             .map(|i| {
                 tokio::spawn(async move {
-                    let (mut ws, _) = WebSocketStream::connect(&format!("ws://{addr}/"))
+                    let (mut ws, _) = WebSocketStream::connect(format!("ws://{addr}/"))
                         .await
                         .unwrap();
                     for j in 0..10u32 {
@@ -532,7 +532,7 @@ async fn accept_with_chooses_a_subprotocol_or_rejects() {
         let (ws, response) = WebSocketStream::client(stream, request).await.unwrap();
         assert_eq!(response.subprotocol(), Some("v1"));
         assert_eq!(ws.connection().subprotocol(), Some("v1"));
-        match WebSocketStream::connect(&format!("ws://{addr}/elsewhere")).await {
+        match WebSocketStream::connect(format!("ws://{addr}/elsewhere")).await {
             Err(Error::Rejected { status, body, .. }) => {
                 assert_eq!(status, 404);
                 assert_eq!(body, b"no such room");
@@ -554,8 +554,7 @@ async fn a_silent_client_fails_the_handshake_timeout() {
     limited(async {
         let (_raw, s) = tcp_pair().await;
         let options = Options::default().handshake_timeout(Some(Duration::from_millis(100)));
-        match WebSocketStream::accept_with_options(s, &options, |_| Ok(AcceptOptions::new())).await
-        {
+        match WebSocketStream::accept_with_options(s, &options).await {
             Err(Error::Io(e)) => assert_eq!(e.kind(), std::io::ErrorKind::TimedOut),
             other => panic!("{other:?}"),
         }
@@ -648,6 +647,136 @@ async fn a_waiting_writer_is_woken_even_if_the_reader_is_not_polled_again() {
         let writer = flushing.await.unwrap();
         assert_eq!(writer.buffered_amount(), 0);
         assert_eq!(&got[total..], &frame(0xA, true, b"ping", false)[..]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_accept_decision_can_await() {
+    limited(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        // The "database": answers on another task, after a while.
+        let (ask, mut questions) =
+            tokio::sync::mpsc::channel::<(String, tokio::sync::oneshot::Sender<bool>)>(4);
+        tokio::spawn(async move {
+            while let Some((token, reply)) = questions.recv().await {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                let _ = reply.send(token == "Bearer good");
+            }
+        });
+        let server = tokio::spawn(async move {
+            let mut outcomes = Vec::new();
+            for _ in 0..2 {
+                let (stream, _) = listener.accept().await.unwrap();
+                let pending = WebSocketStream::read_request(stream, &Options::default())
+                    .await
+                    .unwrap();
+                let token = pending
+                    .request()
+                    .headers()
+                    .get_str("authorization")
+                    .unwrap_or("")
+                    .to_string();
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                ask.send((token, reply)).await.unwrap();
+                if answer.await.unwrap() {
+                    let mut ws = pending.accept(AcceptOptions::new()).await.unwrap();
+                    let msg = ws.read().await.unwrap();
+                    ws.send(msg).await.unwrap();
+                    outcomes.push(echo(&mut ws).await.to_string());
+                } else {
+                    let mut stream = pending
+                        .reject(Rejection::new(401).body("who are you"))
+                        .await
+                        .unwrap();
+                    stream.shutdown().await.unwrap();
+                    outcomes.push("rejected".to_string());
+                }
+            }
+            outcomes
+        });
+        let good = ClientRequest::from_url(&format!("ws://{addr}/"))
+            .unwrap()
+            .header("Authorization", "Bearer good")
+            .unwrap();
+        let (mut ws, _) = WebSocketStream::connect(good).await.unwrap();
+        ws.send(Message::text("in")).await.unwrap();
+        assert_eq!(ws.read().await.unwrap(), Message::text("in"));
+        ws.close(CloseCode::NORMAL, "").await.unwrap();
+        while ws.read().await.is_ok() {}
+        match WebSocketStream::connect(format!("ws://{addr}/")).await {
+            Err(Error::Rejected { status, body, .. }) => {
+                assert_eq!(status, 401);
+                assert_eq!(body, b"who are you");
+            }
+            other => panic!("{other:?}"),
+        }
+        let outcomes = server.await.unwrap();
+        assert_eq!(outcomes.len(), 2);
+        assert_eq!(outcomes[1], "rejected");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn read_and_the_stream_join_streamed_fragments() {
+    limited(async {
+        let (mut raw, mut server) = raw_client(Config::default().stream_messages(true)).await;
+        let mut bytes = frame(0x1, false, b"hel", true);
+        bytes.extend(frame(0x9, true, b"p", true));
+        bytes.extend(frame(0x0, true, b"lo", true));
+        bytes.extend(frame(0x2, false, &[1], true));
+        bytes.extend(frame(0x0, false, &[2], true));
+        bytes.extend(frame(0x0, true, &[3], true));
+        raw.write_all(&bytes).await.unwrap();
+        assert_eq!(
+            server.read().await.unwrap(),
+            Message::Ping(Bytes::from_static(b"p"))
+        );
+        assert_eq!(server.read().await.unwrap(), Message::text("hello"));
+        assert_eq!(
+            server.next().await.unwrap().unwrap(),
+            Message::binary(vec![1, 2, 3])
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn connect_takes_an_http_request() {
+    limited(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let pending = WebSocketStream::read_request(stream, &Options::default())
+                .await
+                .unwrap();
+            let request = pending.request().clone();
+            let _ws = pending.accept(AcceptOptions::new()).await.unwrap();
+            request
+        });
+        #[cfg(feature = "http")]
+        let request = {
+            let mut request = http::Request::get(format!("ws://{addr}/chat?x=1"))
+                .body(())
+                .unwrap();
+            request
+                .headers_mut()
+                .insert("authorization", "Bearer t".parse().unwrap());
+            request
+        };
+        #[cfg(not(feature = "http"))]
+        let request = ClientRequest::from_url(&format!("ws://{addr}/chat?x=1"))
+            .unwrap()
+            .header("Authorization", "Bearer t")
+            .unwrap();
+        let (_ws, response) = WebSocketStream::connect(request).await.unwrap();
+        assert_eq!(response.status(), 101);
+        let seen = server.await.unwrap();
+        assert_eq!(seen.resource(), "/chat?x=1");
+        assert_eq!(seen.headers().get_str("authorization"), Some("Bearer t"));
     })
     .await;
 }

@@ -6,7 +6,8 @@
 //! and regression inputs through the very same checks on stable Rust.
 //!
 //! `inflate` needs permessage-deflate: it exists with the `deflate` feature (on by default in
-//! the fuzz crate; `cargo test --all-features` in the main crate).
+//! the fuzz crate; `cargo test --all-features` in the main crate). `mask` needs the main crate's
+//! test hook, the `__internal-test-hooks` feature (likewise).
 //!
 //! Adding a target (`handshake_*` targets get `fuzz/http.dict` from `.ci/fuzz.sh`):
 //! 1. a module here with `pub fn run(data: &[u8])` and `pub fn seeds() -> Vec<Vec<u8>>`;
@@ -21,6 +22,7 @@ pub mod handshake_client;
 pub mod handshake_server;
 #[cfg(feature = "deflate")]
 pub mod inflate;
+#[cfg(feature = "__internal-test-hooks")]
 pub mod mask;
 pub mod roundtrip;
 pub mod seeds;
@@ -33,6 +35,7 @@ pub type Target = (&'static str, fn(&[u8]));
 pub const TARGETS: &[Target] = &[
     ("frame_decode", frame_decode::run),
     ("roundtrip", roundtrip::run),
+    #[cfg(feature = "__internal-test-hooks")]
     ("mask", mask::run),
     ("differential", differential::run),
     ("handshake_server", handshake_server::run),

@@ -149,8 +149,8 @@ fn direct(key: [u8; 4], payload: &[u8], offset: usize, phase: usize, cut: usize)
     assert_eq!(&out[..3], [GUARD; 3]);
     assert_eq!(&out[3..], expected, "extend_masked");
     let mut dst = vec![0u8; payload.len()];
-    paths::copy_masked(&mut dst, payload, key, phase);
-    assert_eq!(dst, expected, "copy_masked");
+    paths::dispatch().copy(&mut dst, payload, key, phase);
+    assert_eq!(dst, expected, "dispatch copy");
 }
 
 /// A client's frames carry a fresh key each and `payload[i] ^ key[i % 4]`, byte for byte.

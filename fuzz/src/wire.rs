@@ -1,5 +1,5 @@
-//! Shared helpers: a byte-at-a-time reference for masking, an independent frame encoder and
-//! splitter, input splitting, and the RFC checks every received event must pass.
+//! Shared helpers: the test suites' one independent frame codec (`tests/common/codec.rs`,
+//! included here), input splitting, and the RFC checks every received event must pass.
 //!
 //! Nothing here uses `wsproto`'s internals: the fuzz targets judge the crate by its public
 //! behaviour against this small, obviously-correct reference code.
@@ -7,13 +7,12 @@
 use arbitrary::{Arbitrary, Unstructured};
 use wsproto::{CloseReply, Config, Connection, Error, Event, MessageKind, RandomSource, Role};
 
-/// The byte-at-a-time masking reference (RFC 6455 §5.3): byte `i` is XORed with
-/// `key[(phase + i) % 4]`.
-pub fn mask_reference(data: &mut [u8], key: [u8; 4], phase: usize) {
-    for (i, b) in data.iter_mut().enumerate() {
-        *b ^= key[(phase + i) % 4];
-    }
-}
+#[path = "../../tests/common/codec.rs"]
+mod codec;
+pub use codec::{
+    LenEncoding, RawFrame, RefHeader, complete_frames_prefix, encode_frame, mask_reference,
+    parse_header,
+};
 
 /// Whether a close code may be sent and received (RFC 6455 §7.4 and the IANA registry): an
 /// independent copy, so a change to `CloseCode::is_sendable` is caught here.
@@ -21,156 +20,10 @@ pub fn close_code_allowed(code: u16) -> bool {
     matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
 }
 
-/// How a frame's payload length is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LenEncoding {
-    /// The shortest encoding (what RFC 6455 requires of senders).
-    Minimal,
-    /// Always the 16-bit form (when the length fits), non-minimal for short payloads.
-    Force16,
-    /// Always the 64-bit form.
-    Force64,
-}
-
-/// One frame to put on the wire, encoded by [`encode_frame`].
-#[derive(Debug, Clone)]
-pub struct RawFrame {
-    /// FIN bit.
-    pub fin: bool,
-    /// RSV1..RSV3 as the low three bits.
-    pub rsv: u8,
-    /// The 4-bit opcode, reserved values included.
-    pub opcode: u8,
-    /// The masking key, if the MASK bit is set.
-    pub mask: Option<[u8; 4]>,
-    /// How to write the length.
-    pub len_encoding: LenEncoding,
-    /// The unmasked payload.
-    pub payload: Vec<u8>,
-}
-
-/// Appends `frame` to `out`, masking its payload with the reference masking.
-pub fn encode_frame(frame: &RawFrame, out: &mut Vec<u8>) {
-    out.push(u8::from(frame.fin) << 7 | (frame.rsv & 7) << 4 | (frame.opcode & 0x0F));
-    let mask_bit = if frame.mask.is_some() { 0x80 } else { 0 };
-    let len = frame.payload.len() as u64;
-    let encoding = match frame.len_encoding {
-        LenEncoding::Force16 if len > 0xFFFF => LenEncoding::Force64,
-        LenEncoding::Minimal if len > 0xFFFF => LenEncoding::Force64,
-        LenEncoding::Minimal if len > 125 => LenEncoding::Force16,
-        e => e,
-    };
-    match encoding {
-        LenEncoding::Minimal => out.push(mask_bit | len as u8),
-        LenEncoding::Force16 => {
-            out.push(mask_bit | 126);
-            out.extend_from_slice(&(len as u16).to_be_bytes());
-        }
-        LenEncoding::Force64 => {
-            out.push(mask_bit | 127);
-            out.extend_from_slice(&len.to_be_bytes());
-        }
-    }
-    let start = out.len();
-    if let Some(key) = frame.mask {
-        out.extend_from_slice(&key);
-        out.extend_from_slice(&frame.payload);
-        mask_reference(&mut out[start + 4..], key, 0);
-    } else {
-        out.extend_from_slice(&frame.payload);
-    }
-}
-
-/// A frame header parsed by the independent reference parser.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RefHeader {
-    /// FIN bit.
-    pub fin: bool,
-    /// RSV bits.
-    pub rsv: u8,
-    /// Opcode nibble.
-    pub opcode: u8,
-    /// Masking key.
-    pub mask: Option<[u8; 4]>,
-    /// Header length in bytes.
-    pub header_len: usize,
-    /// Payload length (as written; may be huge).
-    pub payload_len: u64,
-}
-
-/// Parses the header at the start of `buf`, or `None` when `buf` holds less than a header.
-pub fn parse_header(buf: &[u8]) -> Option<RefHeader> {
-    let (&b0, rest) = buf.split_first()?;
-    let (&b1, mut rest) = rest.split_first()?;
-    let mut header_len = 2;
-    let payload_len = match b1 & 0x7F {
-        126 => {
-            let ext = rest.get(..2)?;
-            rest = &rest[2..];
-            header_len += 2;
-            u64::from(u16::from_be_bytes([ext[0], ext[1]]))
-        }
-        127 => {
-            let ext = rest.get(..8)?;
-            rest = &rest[8..];
-            header_len += 8;
-            let mut len = [0; 8];
-            len.copy_from_slice(ext);
-            u64::from_be_bytes(len)
-        }
-        n => u64::from(n),
-    };
-    let mask = if b1 & 0x80 != 0 {
-        let key = rest.get(..4)?;
-        header_len += 4;
-        Some([key[0], key[1], key[2], key[3]])
-    } else {
-        None
-    };
-    Some(RefHeader {
-        fin: b0 & 0x80 != 0,
-        rsv: (b0 >> 4) & 7,
-        opcode: b0 & 0x0F,
-        mask,
-        header_len,
-        payload_len,
-    })
-}
-
-/// Splits `bytes` into the longest prefix made of complete frames and the rest.
-pub fn complete_frames_prefix(bytes: &[u8]) -> usize {
-    let mut pos = 0;
-    while let Some(h) = parse_header(&bytes[pos..]) {
-        let Some(end) = (pos as u64)
-            .checked_add(h.header_len as u64)
-            .and_then(|e| e.checked_add(h.payload_len))
-        else {
-            break;
-        };
-        if end > bytes.len() as u64 {
-            break;
-        }
-        pos = end as usize;
-    }
-    pos
-}
-
 /// Decodes a whole frame stream written by [`Connection`] output, unmasking with the
 /// reference; returns `(header, unmasked payload)` pairs. Panics on a truncated stream.
-pub fn decode_frames(mut bytes: &[u8]) -> Vec<(RefHeader, Vec<u8>)> {
-    let mut frames = Vec::new();
-    while !bytes.is_empty() {
-        let h = parse_header(bytes).expect("output ends inside a frame header");
-        let end = h.header_len + usize::try_from(h.payload_len).expect("huge output frame");
-        assert!(end <= bytes.len(), "output ends inside a frame payload");
-        let mut payload = bytes[h.header_len..end].to_vec();
-        if let Some(key) = h.mask {
-            mask_reference(&mut payload, key, 0);
-        }
-        frames.push((h, payload));
-        bytes = &bytes[end..];
-    }
-    frames
+pub fn decode_frames(bytes: &[u8]) -> Vec<(RefHeader, Vec<u8>)> {
+    codec::decode_frames(bytes).unwrap_or_else(|e| panic!("output: {e}"))
 }
 
 /// A deterministic key source: a counter mixed into a seed, so every key differs.

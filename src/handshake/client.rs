@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 
 use super::accept::{accept_key, generate_key};
 use super::error::HandshakeError;
-use super::headers::{Extension, Headers, extensions_in, is_token};
+use super::headers::{Extension, Headers, check_accepted_extensions, extensions_in, is_token};
 use super::response::{Response, write_header};
 use super::scan::{HeadReader, header_slots, parse_error, to_headers};
 use super::url::{WsUrl, check_resource, parse_authority};
@@ -38,6 +38,9 @@ pub struct ClientRequest {
     protocols: Vec<String>,
     extensions: Vec<String>,
     headers: Headers,
+    /// A `Sec-WebSocket-Key` given by the caller (from an `http::Request`); else a fresh one is
+    /// drawn for each handshake.
+    key: Option<String>,
     /// The permessage-deflate offer, if any.
     #[cfg(feature = "deflate")]
     deflate: Option<crate::extensions::deflate::DeflateConfig>,
@@ -75,6 +78,7 @@ impl ClientRequest {
             #[cfg(feature = "deflate")]
             deflate: None,
             headers: Headers::new(),
+            key: None,
         }
     }
 
@@ -93,6 +97,7 @@ impl ClientRequest {
             #[cfg(feature = "deflate")]
             deflate: None,
             headers: Headers::new(),
+            key: None,
         })
     }
 
@@ -188,6 +193,115 @@ impl ClientRequest {
         self.origin.as_deref()
     }
 
+    /// Uses `key` as the `Sec-WebSocket-Key` instead of a fresh random one (for requests that
+    /// arrive with one, such as an `http::Request` built elsewhere). It must be the base64
+    /// encoding of 16 bytes.
+    #[cfg(feature = "http")]
+    pub(crate) fn set_key(&mut self, key: &str) -> Result<(), HandshakeError> {
+        if !super::accept::is_valid_key(key.as_bytes()) {
+            return Err(HandshakeError::InvalidHeaderValue(
+                "Sec-WebSocket-Key".to_string(),
+            ));
+        }
+        self.key = Some(key.to_string());
+        Ok(())
+    }
+
+    /// Replaces the `Host` header value (it must be a host with an optional port).
+    #[cfg(feature = "http")]
+    pub(crate) fn set_host(&mut self, host: &str) -> Result<(), HandshakeError> {
+        parse_authority(host)?;
+        self.host = host.to_string();
+        Ok(())
+    }
+
+    /// Where to open the transport: host (IPv6 without brackets), port, and whether it needs
+    /// TLS. From the URL when there is one, else from the `Host` value (port 80 by default).
+    #[cfg_attr(not(any(feature = "blocking", feature = "tokio")), allow(dead_code))]
+    pub(crate) fn target(&self) -> Result<(String, u16, bool), HandshakeError> {
+        match &self.url {
+            Some(url) => Ok((url.host().to_string(), url.port(), url.is_secure())),
+            None => {
+                let (host, _, port) = parse_authority(&self.host)?;
+                Ok((host.to_string(), port.unwrap_or(80), false))
+            }
+        }
+    }
+
+    /// The request to send after a redirect to `location` (the `Location` of a `3xx`
+    /// [`ClientOutcome::Rejected`], RFC 6455 §4.1 lets a client follow it): the same
+    /// subprotocols, extension offers, `Origin` and header fields, for the new URL, with a new
+    /// key.
+    ///
+    /// `location` may be an absolute `ws://` / `wss://` URL (`http://` and `https://` are read as
+    /// `ws://` and `wss://`), scheme-relative (`//host/path`), or a path (`/path`, or relative
+    /// to the current one). When the redirect leads to another host or port, or from `wss` to
+    /// `ws`, the credentials (`Authorization`, `Cookie`, `Proxy-Authorization`) are dropped.
+    ///
+    /// ```
+    /// use wsproto::handshake::ClientRequest;
+    ///
+    /// let request = ClientRequest::from_url("ws://example.com/old/chat")?
+    ///     .protocols(["chat"])?
+    ///     .header("Authorization", "Bearer x")?;
+    /// let moved = request.redirect("/new/chat")?;
+    /// assert_eq!((moved.host(), moved.resource()), ("example.com", "/new/chat"));
+    /// assert_eq!(moved.headers().get_str("authorization"), Some("Bearer x"));
+    /// let elsewhere = request.redirect("wss://other.example/chat")?;
+    /// assert!(elsewhere.url().unwrap().is_secure());
+    /// assert_eq!(elsewhere.offered_protocols(), ["chat"]);
+    /// assert_eq!(elsewhere.headers().get("authorization"), None); // another host
+    /// # Ok::<(), wsproto::handshake::HandshakeError>(())
+    /// ```
+    pub fn redirect(&self, location: &str) -> Result<ClientRequest, HandshakeError> {
+        let location = location.trim();
+        let secure = self.url.as_ref().is_some_and(WsUrl::is_secure);
+        let scheme = if secure { "wss" } else { "ws" };
+        let absolute = if let Some((given, rest)) = location.split_once("://")
+            && !given.contains('/')
+        {
+            let scheme = if given.eq_ignore_ascii_case("http") || given.eq_ignore_ascii_case("ws") {
+                "ws"
+            } else if given.eq_ignore_ascii_case("https") || given.eq_ignore_ascii_case("wss") {
+                "wss"
+            } else {
+                return Err(HandshakeError::InvalidUrl(
+                    "a redirect to a scheme other than ws, wss, http or https",
+                ));
+            };
+            alloc::format!("{scheme}://{rest}")
+        } else if let Some(rest) = location.strip_prefix("//") {
+            alloc::format!("{scheme}://{rest}")
+        } else if location.starts_with('/') {
+            alloc::format!("{scheme}://{}{location}", self.host)
+        } else {
+            // Relative to the current resource's directory (RFC 3986 §5.2.3, without dot
+            // segments).
+            let path = self.resource.split(['?']).next().unwrap_or("/");
+            let dir = &path[..path.rfind('/').map_or(0, |i| i + 1)];
+            alloc::format!("{scheme}://{}{dir}{location}", self.host)
+        };
+        let url = WsUrl::parse(&absolute)?;
+        let same_origin = url.host_header() == self.host && (url.is_secure() || !secure);
+        let mut next = ClientRequest::from_ws_url(url);
+        next.origin = self.origin.clone();
+        next.protocols = self.protocols.clone();
+        next.extensions = self.extensions.clone();
+        #[cfg(feature = "deflate")]
+        {
+            next.deflate = self.deflate.clone();
+        }
+        for h in &self.headers {
+            let credential = ["Authorization", "Cookie", "Proxy-Authorization"]
+                .iter()
+                .any(|c| c.eq_ignore_ascii_case(h.name()));
+            if same_origin || !credential {
+                next.headers.push_trusted(h.name(), h.value());
+            }
+        }
+        Ok(next)
+    }
+
     /// All header fields of the request with `key` as `Sec-WebSocket-Key`, in the order they are
     /// written.
     pub(crate) fn all_headers(&self, key: &str) -> Headers {
@@ -246,6 +360,89 @@ pub enum ClientOutcome {
         /// together with the head (a chunked body is left encoded).
         body: Vec<u8>,
     },
+}
+
+impl ClientOutcome {
+    /// The `Location` of a [`Rejected`](Self::Rejected) response (a redirect: `301`, `302`,
+    /// `303`, `307`, `308`); `None` for other outcomes or without one. Follow it with
+    /// [`ClientRequest::redirect`]. (The drivers do when
+    /// [`Options::max_redirects`](crate::io::Options) allows.)
+    ///
+    /// ```
+    /// use wsproto::handshake::{ClientHandshake, ClientOutcome, ClientRequest};
+    ///
+    /// let request = ClientRequest::from_url("ws://example.com/old")?;
+    /// let mut client = ClientHandshake::new(request.clone());
+    /// let outcome = client.receive(b"HTTP/1.1 308 Permanent Redirect\r\nLocation: /new\r\nContent-Length: 0\r\n\r\n")?;
+    /// assert_eq!(outcome.location(), Some("/new"));
+    /// let next = request.redirect(outcome.location().unwrap())?;
+    /// assert_eq!(next.resource(), "/new");
+    /// # Ok::<(), wsproto::handshake::HandshakeError>(())
+    /// ```
+    pub fn location(&self) -> Option<&str> {
+        match self {
+            ClientOutcome::Rejected {
+                status: 300..=399,
+                headers,
+                ..
+            } => headers.get_str("Location"),
+            _ => None,
+        }
+    }
+}
+
+/// Anything a client request can be made from: a `ws://` / `wss://` URL (`&str`, `String`,
+/// [`WsUrl`]), a [`ClientRequest`], and with the `http` feature an `http::Request<()>` or an
+/// `http::Uri`, as tokio-tungstenite's trait of the same name. The drivers' `connect` and
+/// `client` take one.
+///
+/// ```
+/// use wsproto::handshake::{ClientRequest, IntoClientRequest};
+///
+/// let a = "ws://example.com/chat".into_client_request()?;
+/// let b = ClientRequest::from_url("ws://example.com/chat")?.into_client_request()?;
+/// assert_eq!(a, b);
+/// # Ok::<(), wsproto::handshake::HandshakeError>(())
+/// ```
+pub trait IntoClientRequest {
+    /// The request, or why it cannot be one.
+    fn into_client_request(self) -> Result<ClientRequest, HandshakeError>;
+}
+
+impl IntoClientRequest for ClientRequest {
+    fn into_client_request(self) -> Result<ClientRequest, HandshakeError> {
+        Ok(self)
+    }
+}
+
+impl IntoClientRequest for &ClientRequest {
+    fn into_client_request(self) -> Result<ClientRequest, HandshakeError> {
+        Ok(self.clone())
+    }
+}
+
+impl IntoClientRequest for WsUrl {
+    fn into_client_request(self) -> Result<ClientRequest, HandshakeError> {
+        Ok(ClientRequest::from_ws_url(self))
+    }
+}
+
+impl IntoClientRequest for &str {
+    fn into_client_request(self) -> Result<ClientRequest, HandshakeError> {
+        ClientRequest::from_url(self)
+    }
+}
+
+impl IntoClientRequest for &String {
+    fn into_client_request(self) -> Result<ClientRequest, HandshakeError> {
+        ClientRequest::from_url(self)
+    }
+}
+
+impl IntoClientRequest for String {
+    fn into_client_request(self) -> Result<ClientRequest, HandshakeError> {
+        ClientRequest::from_url(&self)
+    }
 }
 
 #[derive(Debug)]
@@ -345,7 +542,10 @@ impl ClientHandshake {
         rng: impl RandomSource + Send + 'static,
     ) -> Self {
         let mut rng: Box<dyn RandomSource + Send> = Box::new(rng);
-        let key = generate_key(&mut *rng);
+        let key = match &request.key {
+            Some(key) => key.clone(),
+            None => generate_key(&mut *rng),
+        };
         let accept = accept_key(key.as_bytes());
 
         let headers = request.all_headers(&key);
@@ -558,24 +758,11 @@ impl ClientHandshake {
             }
         };
         let extensions = extensions_in(&headers)?;
-        for (i, e) in extensions.iter().enumerate() {
-            if !self
-                .extension_names
+        check_accepted_extensions(&extensions, |name| {
+            self.extension_names
                 .iter()
-                .any(|o| o.eq_ignore_ascii_case(&e.name))
-            {
-                return Err(HandshakeError::ExtensionNotOffered(e.name.clone()));
-            }
-            if extensions[..i]
-                .iter()
-                .any(|d| d.name.eq_ignore_ascii_case(&e.name))
-            {
-                return Err(HandshakeError::InvalidHeader {
-                    name: "Sec-WebSocket-Extensions",
-                    reason: "the same extension is listed twice",
-                });
-            }
-        }
+                .any(|o| o.eq_ignore_ascii_case(name))
+        })?;
         Ok(Response {
             status,
             reason,

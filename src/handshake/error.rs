@@ -1,11 +1,7 @@
 //! [`HandshakeError`]: everything that can go wrong in an opening handshake.
 
 use alloc::string::String;
-use alloc::vec::Vec;
 use core::fmt;
-
-use super::headers::Headers;
-use super::response::write_head;
 
 /// Why an opening handshake failed, or why a handshake value could not be built.
 ///
@@ -98,7 +94,7 @@ pub enum HandshakeError {
     /// A subprotocol name that is not an HTTP token, or offered twice.
     InvalidSubprotocol(String),
     /// A `Sec-WebSocket-Extensions` value (an offer or a response) that does not follow the
-    /// grammar of RFC 6455 §9.1; says why.
+    /// grammar of RFC 6455 §9.1, or a response that lists one extension twice; says why.
     InvalidExtensions(&'static str),
     /// A status code that cannot be used here (a rejection must be 200–599).
     InvalidStatus(u16),
@@ -130,60 +126,6 @@ impl HandshakeError {
             | HandshakeError::InvalidProtocolPseudoHeader(_) => Some(400),
             _ => None,
         }
-    }
-
-    /// The extra header fields of the error response: `Allow: GET` for 405; `Upgrade`,
-    /// `Connection` and `Sec-WebSocket-Version: 13` for 426.
-    pub(crate) fn response_headers(&self) -> Headers {
-        let mut headers = Headers::new();
-        match self {
-            HandshakeError::MethodNotAllowed(_) => headers.push_trusted("Allow", b"GET"),
-            HandshakeError::ConnectRequired(_) => headers.push_trusted("Allow", b"CONNECT"),
-            HandshakeError::UnsupportedVersion => {
-                headers.push_trusted("Upgrade", b"websocket");
-                headers.push_trusted("Sec-WebSocket-Version", b"13");
-            }
-            _ => {}
-        }
-        headers
-    }
-
-    /// The complete HTTP response a server writes, before closing the transport, when a request
-    /// it received has this error; `None` when [`status`](Self::status) is `None`.
-    ///
-    /// The response carries `Connection: close` and a short plain-text body saying what was
-    /// wrong; `405` adds `Allow: GET`, `426` adds `Upgrade: websocket` and
-    /// `Sec-WebSocket-Version: 13`.
-    ///
-    /// ```
-    /// use wsproto::handshake::{HandshakeError, ServerHandshake};
-    ///
-    /// let mut server = ServerHandshake::new();
-    /// let err = server
-    ///     .receive(b"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-    ///                Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n")
-    ///     .unwrap_err();
-    /// assert_eq!(err, HandshakeError::UnsupportedVersion);
-    /// let response = err.response().unwrap();
-    /// assert!(response.starts_with(b"HTTP/1.1 426 Upgrade Required\r\n"));
-    /// ```
-    pub fn response(&self) -> Option<Vec<u8>> {
-        let status = self.status()?;
-        let body = alloc::format!("{self}\n");
-        let mut headers = self.response_headers();
-        let connection: &[u8] = if status == 426 {
-            // A 426 names the protocol to upgrade to, so `Connection` must list `Upgrade` too
-            // (RFC 9110 §7.8).
-            b"Upgrade, close"
-        } else {
-            b"close"
-        };
-        headers.push_trusted("Connection", connection);
-        headers.push_trusted("Content-Type", b"text/plain; charset=utf-8");
-        let mut out = Vec::with_capacity(160 + body.len());
-        write_head(&mut out, status, &headers, Some(body.len()));
-        out.extend_from_slice(body.as_bytes());
-        Some(out)
     }
 }
 

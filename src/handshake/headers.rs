@@ -416,6 +416,30 @@ pub(crate) fn extensions_in(headers: &Headers) -> Result<Vec<Extension>, Handsha
     Ok(out)
 }
 
+/// Checks the extensions a `101` response accepts (RFC 6455 §9.1): each one was offered
+/// (`offered` says whether a name was, ASCII case-insensitive) and none is listed twice. Both
+/// roles use it: a client on the response it received, a server on the response it is about to
+/// send.
+pub(crate) fn check_accepted_extensions(
+    extensions: &[Extension],
+    offered: impl Fn(&str) -> bool,
+) -> Result<(), HandshakeError> {
+    for (i, e) in extensions.iter().enumerate() {
+        if !offered(&e.name) {
+            return Err(HandshakeError::ExtensionNotOffered(e.name.clone()));
+        }
+        if extensions[..i]
+            .iter()
+            .any(|d| d.name.eq_ignore_ascii_case(&e.name))
+        {
+            return Err(HandshakeError::InvalidExtensions(
+                "the same extension is listed twice",
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A cursor over a header value.
 struct Cursor<'a> {
     s: &'a [u8],

@@ -8,10 +8,10 @@ use alloc::string::ToString;
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
 
-use super::client::{ClientHandshake, ClientOutcome};
+use super::client::{ClientHandshake, ClientOutcome, ClientRequest, IntoClientRequest};
 use super::error::HandshakeError;
 use super::headers::Headers;
-use super::response::Response;
+use super::response::{Response, error_response};
 use super::server::Request;
 use crate::connection::Connection;
 
@@ -117,16 +117,132 @@ impl TryFrom<&Response> for http::Response<()> {
 }
 
 impl HandshakeError {
-    /// [`response`](Self::response) as an `http::Response`: the status, its header fields, and
-    /// a plain-text body. `None` when the error is not about a received request.
+    /// [`response`](Self::response) as an `http::Response`: the same status, header fields
+    /// (`Connection` included) and plain-text body, without `Content-Length` (the server library
+    /// sets it). `None` when the error is not about a received request.
     pub fn to_http_response(&self) -> Option<http::Response<Bytes>> {
-        let status = http::StatusCode::from_u16(self.status()?).ok()?;
-        let mut out = http::Response::new(Bytes::from(alloc::format!("{self}\n")));
-        *out.status_mut() = status;
-        let mut headers = self.response_headers();
-        headers.push_trusted("Content-Type", b"text/plain; charset=utf-8");
+        let (status, headers, body) = error_response(self)?;
+        let mut out = http::Response::new(Bytes::from(body));
+        *out.status_mut() = http::StatusCode::from_u16(status).ok()?;
         to_http_headers(&headers, out.headers_mut()).ok()?;
         Some(out)
+    }
+}
+
+/// A client request from an `http::Request`, as built with `http::Request::builder()` or
+/// changed with `headers_mut().insert(..)`: the URI is a `ws://` / `wss://` URL (or a path,
+/// with a `Host` header), and the header fields are taken over.
+///
+/// The fields the handshake writes itself are read, not copied: `Origin`,
+/// `Sec-WebSocket-Protocol` and `Sec-WebSocket-Extensions` become the request's origin,
+/// subprotocol offers and extension offers; `Host` replaces the URL's; a `Sec-WebSocket-Key`
+/// is used instead of a fresh one; `Upgrade`, `Connection` and `Sec-WebSocket-Version` must
+/// say what the handshake sends (`websocket`, `Upgrade`, `13`) and are otherwise
+/// [`HandshakeError::ReservedHeader`], as are `Sec-WebSocket-Accept`, `Content-Length` and
+/// `Transfer-Encoding`. The method must be `GET` and the version HTTP/1.1 (the default).
+///
+/// ```
+/// use wsproto::handshake::{ClientHandshake, IntoClientRequest};
+///
+/// let mut request = http::Request::get("ws://example.com/chat").body(())?;
+/// request.headers_mut().insert("Authorization", "Bearer abc".parse()?);
+/// request.headers_mut().insert("Sec-WebSocket-Protocol", "chat, superchat".parse()?);
+/// let request = request.into_client_request()?;
+/// assert_eq!(request.headers().get_str("authorization"), Some("Bearer abc"));
+/// assert_eq!(request.offered_protocols(), ["chat", "superchat"]);
+/// let handshake = ClientHandshake::new(request);
+/// assert!(handshake.request_bytes().starts_with(b"GET /chat HTTP/1.1\r\nHost: example.com\r\n"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+impl<B> TryFrom<&http::Request<B>> for ClientRequest {
+    type Error = HandshakeError;
+
+    fn try_from(request: &http::Request<B>) -> Result<Self, Self::Error> {
+        if request.method() != http::Method::GET {
+            return Err(HandshakeError::MethodNotAllowed(
+                request.method().as_str().to_string(),
+            ));
+        }
+        if request.version() != http::Version::HTTP_11 {
+            return Err(HandshakeError::UnsupportedHttpVersion);
+        }
+        let uri = request.uri();
+        let headers = request.headers();
+        let mut out = if uri.scheme().is_some() {
+            ClientRequest::from_url(&uri.to_string())?
+        } else {
+            let host = headers
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .ok_or(HandshakeError::InvalidUrl(
+                    "a request URI without a scheme needs a Host header",
+                ))?;
+            let resource = uri.path_and_query().map_or("/", |p| p.as_str());
+            ClientRequest::new(host, resource)?
+        };
+        for (name, value) in headers {
+            let text = || {
+                value
+                    .to_str()
+                    .map_err(|_| HandshakeError::InvalidHeaderValue(name.as_str().to_string()))
+            };
+            let expect = |ok: bool| {
+                if ok {
+                    Ok(())
+                } else {
+                    Err(HandshakeError::ReservedHeader(name.as_str().to_string()))
+                }
+            };
+            // `HeaderName`s are lower case.
+            match name.as_str() {
+                "host" => out.set_host(text()?)?,
+                "origin" => out = out.origin(text()?)?,
+                "sec-websocket-protocol" => {
+                    for p in text()?.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                        out = out.protocol(p)?;
+                    }
+                }
+                "sec-websocket-extensions" => out = out.extension(text()?)?,
+                "sec-websocket-key" => out.set_key(text()?.trim())?,
+                "upgrade" => expect(
+                    text()?
+                        .split(',')
+                        .any(|t| t.trim().eq_ignore_ascii_case("websocket")),
+                )?,
+                "connection" => expect(
+                    text()?
+                        .split(',')
+                        .any(|t| t.trim().eq_ignore_ascii_case("upgrade")),
+                )?,
+                "sec-websocket-version" => expect(text()?.trim() == "13")?,
+                _ => out = out.header(name.as_str(), value.as_bytes())?,
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl IntoClientRequest for http::Request<()> {
+    fn into_client_request(self) -> Result<ClientRequest, HandshakeError> {
+        ClientRequest::try_from(&self)
+    }
+}
+
+impl IntoClientRequest for &http::Request<()> {
+    fn into_client_request(self) -> Result<ClientRequest, HandshakeError> {
+        ClientRequest::try_from(self)
+    }
+}
+
+impl IntoClientRequest for http::Uri {
+    fn into_client_request(self) -> Result<ClientRequest, HandshakeError> {
+        ClientRequest::from_url(&self.to_string())
+    }
+}
+
+impl IntoClientRequest for &http::Uri {
+    fn into_client_request(self) -> Result<ClientRequest, HandshakeError> {
+        ClientRequest::from_url(&self.to_string())
     }
 }
 

@@ -111,11 +111,13 @@ mod server;
 mod url;
 
 pub use accept::{WEBSOCKET_GUID, accept_key};
-pub use client::{ClientHandshake, ClientOutcome, ClientRequest};
+pub use client::{ClientHandshake, ClientOutcome, ClientRequest, IntoClientRequest};
 pub use error::HandshakeError;
 pub use extended_connect::WEBSOCKET_PROTOCOL;
 pub use headers::{Extension, ExtensionParam, Header, Headers, HeadersIter};
 pub use response::Response;
+#[cfg(any(feature = "blocking", feature = "tokio"))]
+pub(crate) use response::error_response;
 pub use server::{AcceptOptions, Request, ServerHandshake};
 pub use url::WsUrl;
 

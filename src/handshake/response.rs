@@ -1,8 +1,11 @@
-//! The handshake response: the [`Response`] type and writing HTTP/1.1 response heads.
+//! The handshake response: the [`Response`] type, writing HTTP/1.1 response heads, and the one
+//! builder of the error responses a server answers a bad request with
+//! ([`HandshakeError::response`], and its `http` form in `http.rs`).
 
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
+use super::error::HandshakeError;
 use super::headers::{Extension, Headers};
 
 /// A handshake response: what a client received, or what a server is about to send.
@@ -127,6 +130,63 @@ pub(crate) fn write_head(
         write_header(out, "Content-Length", len.to_string().as_bytes());
     }
     out.extend_from_slice(b"\r\n");
+}
+
+/// The error response for a received request that has `error`, as parts: the status, every
+/// header field but `Content-Length`, and the body. `None` when the error is not about a
+/// received request. The one builder behind [`HandshakeError::response`] and
+/// `HandshakeError::to_http_response`.
+pub(crate) fn error_response(error: &HandshakeError) -> Option<(u16, Headers, String)> {
+    let status = error.status()?;
+    let mut headers = Headers::new();
+    match error {
+        HandshakeError::MethodNotAllowed(_) => headers.push_trusted("Allow", b"GET"),
+        HandshakeError::ConnectRequired(_) => headers.push_trusted("Allow", b"CONNECT"),
+        HandshakeError::UnsupportedVersion => {
+            headers.push_trusted("Upgrade", b"websocket");
+            headers.push_trusted("Sec-WebSocket-Version", b"13");
+        }
+        _ => {}
+    }
+    let connection: &[u8] = if status == 426 {
+        // A 426 names the protocol to upgrade to, so `Connection` must list `Upgrade` too
+        // (RFC 9110 §7.8).
+        b"Upgrade, close"
+    } else {
+        b"close"
+    };
+    headers.push_trusted("Connection", connection);
+    headers.push_trusted("Content-Type", b"text/plain; charset=utf-8");
+    Some((status, headers, alloc::format!("{error}\n")))
+}
+
+impl HandshakeError {
+    /// The complete HTTP response a server writes, before closing the transport, when a request
+    /// it received has this error; `None` when [`status`](Self::status) is `None`.
+    ///
+    /// The response carries `Connection: close` and a short plain-text body saying what was
+    /// wrong; `405` adds `Allow: GET`, `426` adds `Upgrade: websocket`,
+    /// `Sec-WebSocket-Version: 13` and `Connection: Upgrade, close`.
+    ///
+    /// ```
+    /// use wsproto::handshake::{HandshakeError, ServerHandshake};
+    ///
+    /// let mut server = ServerHandshake::new();
+    /// let err = server
+    ///     .receive(b"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+    ///                Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n")
+    ///     .unwrap_err();
+    /// assert_eq!(err, HandshakeError::UnsupportedVersion);
+    /// let response = err.response().unwrap();
+    /// assert!(response.starts_with(b"HTTP/1.1 426 Upgrade Required\r\n"));
+    /// ```
+    pub fn response(&self) -> Option<Vec<u8>> {
+        let (status, headers, body) = error_response(self)?;
+        let mut out = Vec::with_capacity(160 + body.len());
+        write_head(&mut out, status, &headers, Some(body.len()));
+        out.extend_from_slice(body.as_bytes());
+        Some(out)
+    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,9 @@ use alloc::vec::Vec;
 
 use super::accept::{accept_key, is_valid_key};
 use super::error::HandshakeError;
-use super::headers::{Extension, Headers, extensions_in, is_token, token_list};
+use super::headers::{
+    Extension, Headers, check_accepted_extensions, extensions_in, is_token, token_list,
+};
 use super::response::{Response, reason_phrase, write_head};
 use super::scan::{HeadReader, header_slots, parse_error, to_headers};
 use super::url::parse_authority;
@@ -274,23 +276,11 @@ impl Request {
         let mut extensions = Vec::new();
         if let Some(value) = &options.extensions {
             extensions = Extension::parse_list(value)?;
-            for (i, e) in extensions.iter().enumerate() {
-                if !self
-                    .extensions
+            check_accepted_extensions(&extensions, |name| {
+                self.extensions
                     .iter()
-                    .any(|o| o.name.eq_ignore_ascii_case(&e.name))
-                {
-                    return Err(HandshakeError::ExtensionNotOffered(e.name.clone()));
-                }
-                if extensions[..i]
-                    .iter()
-                    .any(|d| d.name.eq_ignore_ascii_case(&e.name))
-                {
-                    return Err(HandshakeError::InvalidExtensions(
-                        "the same extension is listed twice",
-                    ));
-                }
-            }
+                    .any(|o| o.name.eq_ignore_ascii_case(name))
+            })?;
             if !extensions.is_empty() {
                 // The grammar admits only tokens, quoted strings and separators: safe to write.
                 headers.push_trusted("Sec-WebSocket-Extensions", value.trim().as_bytes());

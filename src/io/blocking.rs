@@ -29,7 +29,7 @@
 //! });
 //!
 //! // A client.
-//! let (mut ws, _response) = WebSocket::connect(&format!("ws://{addr}/chat"))?;
+//! let (mut ws, _response) = WebSocket::connect(format!("ws://{addr}/chat"))?;
 //! ws.send(Message::text("hello"))?;
 //! assert_eq!(ws.read()?, Message::text("hello"));
 //! ws.close(CloseCode::NORMAL, "done")?;
@@ -44,12 +44,14 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use super::{
-    Error, Options, Rejection, ServerAnswer, client_handshake, client_outcome, event_to_message,
-    read_timeout_for, server_answer, server_handshake, time_left,
+    Error, Options, Reassembly, Rejection, ServerAnswer, client_handshake, client_outcome,
+    read_timeout_for, redirect_target, server_answer, server_handshake, time_left,
 };
 use crate::close::CloseCode;
 use crate::connection::Connection;
-use crate::handshake::{AcceptOptions, ClientRequest, HandshakeError, Request, Response};
+use crate::handshake::{
+    AcceptOptions, HandshakeError, IntoClientRequest, Request, Response, ServerHandshake,
+};
 use crate::message::{Event, Message};
 
 pub use super::tls::blocking::MaybeTlsStream;
@@ -141,6 +143,8 @@ pub struct WebSocket<S> {
     origin: Instant,
     /// Whether a read timeout is currently set on the stream.
     timeout_set: bool,
+    /// Fragments joined into whole messages for `read` (with `Config::stream_messages`).
+    reassembly: Reassembly,
 }
 
 impl<S: std::fmt::Debug> std::fmt::Debug for WebSocket<S> {
@@ -153,38 +157,54 @@ impl<S: std::fmt::Debug> std::fmt::Debug for WebSocket<S> {
 }
 
 impl WebSocket<MaybeTlsStream> {
-    /// Connects to a `ws://` or `wss://` URL and runs the client handshake.
+    /// Connects to a `ws://` or `wss://` URL and runs the client handshake. `request` is a URL
+    /// (`&str`, `String`), a [`ClientRequest`](crate::handshake::ClientRequest) or, with the
+    /// `http` feature, an `http::Request<()>` ([`IntoClientRequest`]).
     ///
     /// `wss://` (feature `rustls`, else [`Error::TlsRequired`]) runs TLS first, with the URL's
     /// host as the server name and the default root store (see [`crate::io::tls`]); a TLS
     /// failure is [`Error::Tls`]. Returns the server's `101` response too (subprotocol,
     /// extensions, cookies).
-    pub fn connect(url: &str) -> Result<(Self, Response), Error> {
-        Self::connect_with_options(url, &Options::default())
+    pub fn connect(request: impl IntoClientRequest) -> Result<(Self, Response), Error> {
+        Self::connect_with_options(request, &Options::default())
     }
 
-    /// [`connect`](Self::connect) with [`Options`].
-    pub fn connect_with_options(url: &str, options: &Options) -> Result<(Self, Response), Error> {
-        let (url, stream) = super::tls::blocking::connect(url, options)?;
-        Self::client_with_options(stream, ClientRequest::from_ws_url(url), options)
+    /// [`connect`](Self::connect) with [`Options`]; follows up to [`Options::max_redirects`]
+    /// redirects.
+    pub fn connect_with_options(
+        request: impl IntoClientRequest,
+        options: &Options,
+    ) -> Result<(Self, Response), Error> {
+        let mut request = request.into_client_request()?;
+        let mut redirects = 0;
+        loop {
+            let stream = super::tls::blocking::connect(&request, options)?;
+            let result = Self::client_with_options(stream, request.clone(), options);
+            match redirect_target(&result, &request, options, redirects) {
+                None => return result,
+                Some(next) => request = next?,
+            }
+            redirects += 1;
+        }
     }
 }
 
 impl<S: Transport> WebSocket<S> {
     /// Runs the client handshake for `request` over a connected `stream` (TCP, TLS, a Unix
     /// socket, …).
-    pub fn client(stream: S, request: ClientRequest) -> Result<(Self, Response), Error> {
+    pub fn client(stream: S, request: impl IntoClientRequest) -> Result<(Self, Response), Error> {
         Self::client_with_options(stream, request, &Options::default())
     }
 
-    /// [`client`](Self::client) with [`Options`].
+    /// [`client`](Self::client) with [`Options`]. A redirect is returned as
+    /// [`Error::Rejected`] (see [`Error::location`]), never followed: it needs a new stream.
     pub fn client_with_options(
         mut stream: S,
-        request: ClientRequest,
+        request: impl IntoClientRequest,
         options: &Options,
     ) -> Result<(Self, Response), Error> {
         let deadline = options.handshake_timeout.map(|t| Instant::now() + t);
-        let mut handshake = client_handshake(request, options)?;
+        let mut handshake = client_handshake(request.into_client_request()?, options)?;
         stream
             .write_all(handshake.request_bytes())
             .and_then(|()| stream.flush())
@@ -212,28 +232,46 @@ impl<S: Transport> WebSocket<S> {
     /// A request that is not a valid upgrade is answered with the matching HTTP error (`400`,
     /// `405`, `426`, `431`) and returned as [`Error::Handshake`].
     pub fn accept(stream: S) -> Result<Self, Error> {
-        Self::accept_with(stream, |_| Ok(AcceptOptions::new()))
+        Self::accept_with_options(stream, &Options::default())
+    }
+
+    /// [`accept`](Self::accept) with [`Options`].
+    pub fn accept_with_options(stream: S, options: &Options) -> Result<Self, Error> {
+        Self::read_request(stream, options)?.accept(AcceptOptions::new())
     }
 
     /// Runs the server handshake, letting `decide` look at the request (path, `Origin`,
     /// cookies, offered subprotocols) and accept it with [`AcceptOptions`] or refuse it with a
     /// [`Rejection`] (then sent, and returned as [`Error::Rejected`]).
+    ///
+    /// A [`HandshakeError`] converts into a `Rejection`, so `?` works inside `decide`. To decide
+    /// after other work (a lookup, another thread), use [`read_request`](Self::read_request).
     pub fn accept_with<F>(stream: S, decide: F) -> Result<Self, Error>
     where
         F: FnOnce(&Request) -> Result<AcceptOptions, Rejection>,
     {
-        Self::accept_with_options(stream, &Options::default(), decide)
+        Self::accept_with_options_and(stream, &Options::default(), decide)
     }
 
     /// [`accept_with`](Self::accept_with) with [`Options`].
-    pub fn accept_with_options<F>(
-        mut stream: S,
+    pub fn accept_with_options_and<F>(
+        stream: S,
         options: &Options,
         decide: F,
     ) -> Result<Self, Error>
     where
         F: FnOnce(&Request) -> Result<AcceptOptions, Rejection>,
     {
+        Self::read_request(stream, options)?.answer(decide)
+    }
+
+    /// Reads and validates the handshake request (within [`Options::handshake_timeout`]) and
+    /// returns it undecided: look at [`PendingAccept::request`], do whatever the decision
+    /// needs, then [`accept`](PendingAccept::accept) or [`reject`](PendingAccept::reject).
+    ///
+    /// A request that is not a valid upgrade is answered with the matching HTTP error (`400`,
+    /// `405`, `426`, `431`) and returned as [`Error::Handshake`].
+    pub fn read_request(mut stream: S, options: &Options) -> Result<PendingAccept<S>, Error> {
         let deadline = options.handshake_timeout.map(|t| Instant::now() + t);
         let mut handshake = server_handshake(options);
         let mut buf = [0u8; 4096];
@@ -254,21 +292,11 @@ impl<S: Transport> WebSocket<S> {
                 }
             }
         }
-        match server_answer(&mut handshake, options, decide) {
-            ServerAnswer::Accept(response, conn) => {
-                stream
-                    .write_all(&response)
-                    .and_then(|()| stream.flush())
-                    .map_err(Error::Io)?;
-                let mut ws = WebSocket::from_connection(stream, conn);
-                ws.reset_read_timeout()?;
-                Ok(ws)
-            }
-            ServerAnswer::Refuse(response, error) => {
-                let _ = stream.write_all(&response).and_then(|()| stream.flush());
-                Err(error)
-            }
-        }
+        Ok(PendingAccept {
+            stream,
+            handshake,
+            options: options.clone(),
+        })
     }
 
     /// Runs `conn` over `stream`, whose opening handshake is already done (by this crate's
@@ -280,6 +308,7 @@ impl<S: Transport> WebSocket<S> {
             conn,
             origin: Instant::now(),
             timeout_set: false,
+            reassembly: Reassembly::default(),
         }
     }
 
@@ -290,12 +319,29 @@ impl<S: Transport> WebSocket<S> {
     /// the next call finishes the close and returns [`Error::Closed`]. A protocol violation by
     /// the peer returns [`Error::Connection`] after the close frame for it has been written;
     /// data messages that arrived before the violation are returned first.
+    ///
+    /// With [`Config::stream_messages`](crate::Config) on, the fragments are joined back into
+    /// whole messages here (up to [`Config::max_message_size`](crate::Config): past it the
+    /// connection is closed with 1009 and this returns the error);
+    /// [`read_event`](Self::read_event) gives the fragments as they arrive.
     pub fn read(&mut self) -> Result<Message, Error> {
-        self.read_event().and_then(event_to_message)
+        loop {
+            let event = self.read_event()?;
+            match self.reassembly.push(event, &mut self.conn) {
+                Ok(Some(message)) => return Ok(message),
+                Ok(None) => {}
+                Err(e) => {
+                    // Write the 1009 close frame now; a failure shows on the next call.
+                    let _ = self.flush();
+                    return Err(e);
+                }
+            }
+        }
     }
 
     /// Like [`read`](Self::read), but returns the connection's [`Event`]s, which include
-    /// message fragments when [`Config::stream_messages`](crate::Config) is on.
+    /// message fragments when [`Config::stream_messages`](crate::Config) is on. Use one or the
+    /// other for a given message: fragments taken here are not joined by a later `read`.
     pub fn read_event(&mut self) -> Result<Event, Error> {
         loop {
             match self.conn.poll_event() {
@@ -458,6 +504,111 @@ impl<S: Transport> WebSocket<S> {
             self.conn.handle_timeout(now);
         }
         Ok(())
+    }
+}
+
+/// A received, valid handshake request waiting for the application's decision: from
+/// [`WebSocket::read_request`].
+///
+/// ```
+/// use std::net::{TcpListener, TcpStream};
+/// use wsproto::io::blocking::WebSocket;
+/// use wsproto::io::{Options, Rejection};
+/// use wsproto::handshake::AcceptOptions;
+///
+/// let listener = TcpListener::bind("127.0.0.1:0")?;
+/// let addr = listener.local_addr()?;
+/// let client = std::thread::spawn(move || WebSocket::connect(format!("ws://{addr}/admin")));
+/// let (stream, _) = listener.accept()?;
+/// let pending = WebSocket::read_request(stream, &Options::default())?;
+/// if pending.request().path() == "/admin" {
+///     pending.reject(Rejection::new(403).body("no"))?; // sent; the client sees a 403
+///     assert!(matches!(client.join().unwrap(), Err(wsproto::io::Error::Rejected { status: 403, .. })));
+/// } else {
+///     let _ws = pending.accept(AcceptOptions::new())?;
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct PendingAccept<S> {
+    stream: S,
+    /// Holds a complete, validated request (`receive` returned it).
+    handshake: ServerHandshake,
+    options: Options,
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for PendingAccept<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingAccept")
+            .field("stream", &self.stream)
+            .field("request", &self.handshake.request())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Transport> PendingAccept<S> {
+    /// The validated request: resource, `Origin`, cookies, offered subprotocols and extensions.
+    pub fn request(&self) -> &Request {
+        self.handshake
+            .request()
+            .expect("a PendingAccept holds a complete request until accept or reject")
+    }
+
+    /// The stream the request arrived on.
+    pub fn get_ref(&self) -> &S {
+        &self.stream
+    }
+
+    /// Accepts with `options` (permessage-deflate is negotiated as [`Options::deflate`] says):
+    /// writes the `101` response and returns the connection. Options the request does not allow
+    /// (a subprotocol it did not offer) answer `500` and return [`Error::Handshake`].
+    pub fn accept(self, options: AcceptOptions) -> Result<WebSocket<S>, Error> {
+        self.answer(|_| Ok(options))
+    }
+
+    /// Rejects: writes `rejection`'s response and gives the stream back, for the caller to
+    /// close. An unusable rejection (a status outside 200–599) answers `500` and returns
+    /// [`Error::Handshake`].
+    pub fn reject(mut self, rejection: Rejection) -> Result<S, Error> {
+        match server_answer(&mut self.handshake, &self.options, |_| Err(rejection)) {
+            ServerAnswer::Refuse(response, Error::Rejected { .. }) => {
+                self.stream
+                    .write_all(&response)
+                    .and_then(|()| self.stream.flush())
+                    .map_err(Error::Io)?;
+                Ok(self.stream)
+            }
+            ServerAnswer::Refuse(response, error) => {
+                let _ = self
+                    .stream
+                    .write_all(&response)
+                    .and_then(|()| self.stream.flush());
+                Err(error)
+            }
+            ServerAnswer::Accept(..) => unreachable!("a rejection never accepts"),
+        }
+    }
+
+    /// Lets `decide` answer, then writes the answer.
+    fn answer<F>(mut self, decide: F) -> Result<WebSocket<S>, Error>
+    where
+        F: FnOnce(&Request) -> Result<AcceptOptions, Rejection>,
+    {
+        let mut stream = self.stream;
+        match server_answer(&mut self.handshake, &self.options, decide) {
+            ServerAnswer::Accept(response, conn) => {
+                stream
+                    .write_all(&response)
+                    .and_then(|()| stream.flush())
+                    .map_err(Error::Io)?;
+                let mut ws = WebSocket::from_connection(stream, conn);
+                ws.reset_read_timeout()?;
+                Ok(ws)
+            }
+            ServerAnswer::Refuse(response, error) => {
+                let _ = stream.write_all(&response).and_then(|()| stream.flush());
+                Err(error)
+            }
+        }
     }
 }
 

@@ -190,14 +190,19 @@ pub async fn connect_with_options(
     url: &str,
     options: &Options,
 ) -> Result<(WebSocketStream<H2Stream>, Response), Error> {
-    let (url, host, port) = tcp_target(url)?;
+    let request = ClientRequest::from_url(url)?;
+    let (host, port, secure) = tcp_target(&request)?;
+    if secure {
+        // HTTP/2 here is cleartext with prior knowledge; over TLS it would need ALPN `h2`.
+        return Err(Error::TlsRequired);
+    }
     let stream = with_timeout(options, async {
         let stream = TcpStream::connect((host.as_str(), port)).await?;
         stream.set_nodelay(true)?;
         Ok(stream)
     })
     .await?;
-    client_with_options(stream, ClientRequest::from_ws_url(url), false, options).await
+    client_with_options(stream, request, false, options).await
 }
 
 /// Speaks HTTP/2 over `io` (a connected TCP or TLS stream; for TLS the ALPN protocol must be

@@ -16,9 +16,15 @@
 //!   `TlsAcceptor` puts TLS in front of a server.
 //!
 //! Both run the opening handshake too ([`handshake`](crate::handshake)): a client from a
-//! `ws://` or `wss://` URL (or over a stream you connected), a server from an accepted stream, optionally deciding on the request (subprotocol, rejection) in a callback.
-//! With the `deflate` feature they negotiate permessage-deflate unless [`Options::deflate`] is
-//! turned off.
+//! `ws://` or `wss://` URL, a [`ClientRequest`] or an `http::Request`
+//! ([`IntoClientRequest`](crate::handshake::IntoClientRequest)), or over a stream you
+//! connected (such as TLS for `wss://`), optionally following redirects
+//! ([`Options::max_redirects`]); a server from an accepted stream, deciding on the request
+//! (subprotocol, rejection) in a callback (`accept_with`) or, when the decision needs to wait
+//! for something, after `read_request` returned a `PendingAccept`. With the `deflate` feature
+//! they negotiate permessage-deflate unless [`Options::deflate`] is turned off.
+//!
+//! Every [`Error`] converts into [`std::io::Error`] for `?` in I/O code.
 //!
 //! Both write with vectored I/O (the connection's queued output is handed over as a list of
 //! slices), deliver whole messages as [`Message`]s, and report a transport that
@@ -92,6 +98,13 @@ pub struct Options {
     /// `alpn_protocols` to `http/1.1` ([`tls::client_config`] does).
     #[cfg(feature = "rustls")]
     pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    /// How many redirects (`301`, `302`, `307`, `308` with a `Location`) `connect` follows
+    /// before it returns the redirect as [`Error::Rejected`]. Each hop opens a new TCP
+    /// connection to the new URL ([`ClientRequest::redirect`]: same offers and header fields,
+    /// credentials dropped when the host changes) and gets its own handshake timeout. A hop to
+    /// `wss://` is [`Error::TlsRequired`]. `client` runs over a stream it was given and never
+    /// follows. Default 0: redirects are returned, not followed.
+    pub max_redirects: usize,
 }
 
 impl Default for Options {
@@ -99,6 +112,7 @@ impl Default for Options {
         Options {
             config: Config::default(),
             limits: HandshakeLimits::default(),
+            max_redirects: 0,
             handshake_timeout: Some(Duration::from_secs(30)),
             #[cfg(feature = "deflate")]
             deflate: Some(DeflateConfig::default()),
@@ -138,6 +152,12 @@ impl Options {
     #[cfg(feature = "rustls")]
     pub fn tls_config(mut self, config: std::sync::Arc<rustls::ClientConfig>) -> Self {
         self.tls = Some(config);
+        self
+    }
+
+    /// Sets [`Options::max_redirects`].
+    pub fn max_redirects(mut self, redirects: usize) -> Self {
+        self.max_redirects = redirects;
         self
     }
 }
@@ -186,6 +206,46 @@ impl Rejection {
     }
 }
 
+/// The answer to a request that has `error`, so that `?` works inside an `accept_with`
+/// callback: the error's own response ([`HandshakeError::response`]: its status, `Allow` or
+/// `Sec-WebSocket-Version` fields, and the error's text as the body) when it is about the
+/// request; otherwise (the callback built something invalid, such as a header value with a line
+/// break) a `500 Internal Server Error` with the error's text.
+///
+/// ```
+/// use wsproto::handshake::AcceptOptions;
+/// use wsproto::io::Rejection;
+///
+/// fn decide(cookie: &str) -> Result<AcceptOptions, Rejection> {
+///     Ok(AcceptOptions::new().header("Set-Cookie", cookie)?) // a bad value becomes a 500
+/// }
+/// assert_eq!(decide("a\r\nInjected: 1").unwrap_err().status, 500);
+/// assert!(decide("session=1").is_ok());
+/// ```
+impl From<HandshakeError> for Rejection {
+    fn from(error: HandshakeError) -> Self {
+        let (status, mut headers, body) = crate::handshake::error_response(&error)
+            .unwrap_or_else(|| (500, Headers::new(), std::format!("{error}\n")));
+        // `reject` writes `Connection` itself.
+        let mut kept = Headers::new();
+        for h in &headers {
+            if !h.name().eq_ignore_ascii_case("Connection") {
+                // Already valid: these came out of a `Headers`.
+                let _ = kept.push(h.name(), h.value());
+            }
+        }
+        headers = kept;
+        if !headers.contains("Content-Type") {
+            let _ = headers.push("Content-Type", "text/plain; charset=utf-8");
+        }
+        Rejection {
+            status,
+            headers,
+            body: body.into_bytes(),
+        }
+    }
+}
+
 /// Why a driver call failed.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -222,9 +282,6 @@ pub enum Error {
     /// The connection is closed: the close handshake finished (or the connection failed and its
     /// error was already returned) and the transport is done. Nothing more will be read.
     Closed,
-    /// A message fragment arrived because [`Config::stream_messages`](crate::Config) is on; the
-    /// message-reading methods deliver whole messages only. Read events instead.
-    Fragment,
 }
 
 impl fmt::Display for Error {
@@ -256,9 +313,22 @@ impl fmt::Display for Error {
             #[cfg(feature = "rustls")]
             Error::Tls(e) => write!(f, "TLS failed: {e}"),
             Error::Closed => f.write_str("the connection is closed"),
-            Error::Fragment => f.write_str(
-                "a message fragment arrived (Config::stream_messages is on); read events instead",
-            ),
+        }
+    }
+}
+
+impl Error {
+    /// The `Location` of a redirect the server answered with ([`Error::Rejected`] with a `3xx`
+    /// status), to follow with [`ClientRequest::redirect`]
+    /// (or let `connect` follow: [`Options::max_redirects`]).
+    pub fn location(&self) -> Option<&str> {
+        match self {
+            Error::Rejected {
+                status: 300..=399,
+                headers,
+                ..
+            } => headers.get_str("Location"),
+            _ => None,
         }
     }
 }
@@ -306,16 +376,139 @@ impl From<HandshakeError> for Error {
     }
 }
 
-/// Turns an event into the message the drivers deliver.
-fn event_to_message(event: Event) -> Result<Message, Error> {
-    Ok(match event {
-        Event::Text(text) => Message::Text(text),
-        Event::Binary(data) => Message::Binary(data),
-        Event::Ping(payload) => Message::Ping(payload),
-        Event::Pong(payload) => Message::Pong(payload),
-        Event::Close(frame) => Message::Close(frame),
-        Event::TextFragment { .. } | Event::BinaryFragment { .. } => return Err(Error::Fragment),
-    })
+/// For `?` in functions that return [`std::io::Result`]: an [`Error::Io`] is handed back as it
+/// was; the others become an `io::Error` of the closest [`ErrorKind`](std::io::ErrorKind) that
+/// carries the driver error (get it back with [`std::io::Error::get_ref`] and `downcast_ref`).
+///
+/// | driver error | `io::ErrorKind` |
+/// | --- | --- |
+/// | `Io(e)` | `e.kind()` (the same error) |
+/// | `Connection(UnexpectedEof)` | `UnexpectedEof` |
+/// | `Connection(KeepaliveTimeout \| CloseTimeout)` | `TimedOut` |
+/// | `Connection(Protocol(_))`, `Handshake(_)` from the peer | `InvalidData` |
+/// | `Handshake(_)` from the caller's input (a bad URL, header, status) | `InvalidInput` |
+/// | `Send(_)` | `InvalidInput` (`Send(Closed)`: `BrokenPipe`) |
+/// | `Rejected { .. }` | `ConnectionRefused` |
+/// | `TlsRequired` | `Unsupported` |
+/// | `Closed` | `NotConnected` |
+///
+/// ```
+/// fn echo_once(ws: &mut wsproto::io::blocking::WebSocket<std::net::TcpStream>) -> std::io::Result<()> {
+///     let message = ws.read()?; // wsproto::io::Error -> std::io::Error
+///     ws.send(message)?;
+///     Ok(())
+/// }
+/// ```
+impl From<Error> for std::io::Error {
+    fn from(error: Error) -> Self {
+        use std::io::ErrorKind;
+        let error = match error {
+            Error::Io(e) => return e,
+            other => other,
+        };
+        let kind = match &error {
+            Error::Io(e) => e.kind(),
+            Error::Connection(crate::Error::UnexpectedEof) => ErrorKind::UnexpectedEof,
+            Error::Connection(crate::Error::KeepaliveTimeout | crate::Error::CloseTimeout) => {
+                ErrorKind::TimedOut
+            }
+            Error::Connection(_) => ErrorKind::InvalidData,
+            Error::Send(crate::SendError::Closed) => ErrorKind::BrokenPipe,
+            Error::Send(_) => ErrorKind::InvalidInput,
+            Error::Handshake(e) if is_caller_error(e) => ErrorKind::InvalidInput,
+            Error::Handshake(_) => ErrorKind::InvalidData,
+            Error::Rejected { .. } => ErrorKind::ConnectionRefused,
+            Error::TlsRequired => ErrorKind::Unsupported,
+            #[cfg(feature = "rustls")]
+            Error::Tls(_) => ErrorKind::InvalidData,
+            Error::Closed => ErrorKind::NotConnected,
+        };
+        std::io::Error::new(kind, error)
+    }
+}
+
+/// Whether a handshake error is about the caller's own input (not the peer's bytes).
+fn is_caller_error(e: &HandshakeError) -> bool {
+    matches!(
+        e,
+        HandshakeError::InvalidUrl(_)
+            | HandshakeError::InvalidHeaderName(_)
+            | HandshakeError::InvalidHeaderValue(_)
+            | HandshakeError::ReservedHeader(_)
+            | HandshakeError::InvalidSubprotocol(_)
+            | HandshakeError::InvalidStatus(_)
+            | HandshakeError::NotReady
+            | HandshakeError::Finished
+    )
+}
+
+/// Joins the fragments a connection with [`Config::stream_messages`](crate::Config) delivers
+/// back into whole messages, for the drivers' message-reading methods (`read`, `Stream`), so
+/// that no received data is lost to the choice of method: `read_event` gives the fragments
+/// themselves.
+///
+/// A joined message is bounded by [`Config::max_message_size`](crate::Config): past it the
+/// connection is closed with 1009 and the message's remaining fragments are dropped.
+#[derive(Debug, Default)]
+struct Reassembly {
+    /// The message being joined: its kind and the bytes so far.
+    partial: Option<(crate::MessageKind, bytes::BytesMut)>,
+    /// A message over the limit is being dropped until its last fragment.
+    dropping: bool,
+}
+
+impl Reassembly {
+    /// Takes the next event: `Ok(Some(message))` for a whole message or a control frame,
+    /// `Ok(None)` for a fragment that was kept (or dropped), and the error that closed the
+    /// connection when a message grew past the limit.
+    fn push(&mut self, event: Event, conn: &mut Connection) -> Result<Option<Message>, Error> {
+        use crate::MessageKind;
+        let (kind, data, fin) = match event {
+            Event::Text(text) => return Ok(Some(Message::Text(text))),
+            Event::Binary(data) => return Ok(Some(Message::Binary(data))),
+            Event::Ping(payload) => return Ok(Some(Message::Ping(payload))),
+            Event::Pong(payload) => return Ok(Some(Message::Pong(payload))),
+            Event::Close(frame) => {
+                self.partial = None;
+                self.dropping = false;
+                return Ok(Some(Message::Close(frame)));
+            }
+            Event::TextFragment { data, fin } => (MessageKind::Text, data.into_bytes(), fin),
+            Event::BinaryFragment { data, fin } => (MessageKind::Binary, data, fin),
+        };
+        if self.dropping {
+            self.dropping = !fin;
+            return Ok(None);
+        }
+        let whole = match self.partial.take() {
+            // A message that arrived as a single fragment: no copy.
+            None if fin => data,
+            partial => {
+                let limit = conn.config().max_message_size;
+                let (_, mut buf) = partial.unwrap_or((kind, bytes::BytesMut::new()));
+                if buf.len().saturating_add(data.len()) > limit {
+                    self.dropping = !fin;
+                    // Only fails when a close was already sent; then the connection is ending.
+                    let _ = conn.close(crate::CloseCode::MESSAGE_TOO_BIG, "message too big");
+                    return Err(Error::Connection(crate::Error::Protocol(
+                        crate::ProtocolError::MessageTooLarge { limit },
+                    )));
+                }
+                buf.extend_from_slice(&data);
+                if !fin {
+                    self.partial = Some((kind, buf));
+                    return Ok(None);
+                }
+                buf.freeze()
+            }
+        };
+        Ok(Some(match kind {
+            // Each text fragment is valid UTF-8 on its own (the connection holds a split code
+            // point back for the next one), so their concatenation is too.
+            MessageKind::Text => Message::Text(crate::Utf8Bytes::from_bytes_unchecked(whole)),
+            MessageKind::Binary => Message::Binary(whole),
+        }))
+    }
 }
 
 /// How long to let one read block when the next timer is due `remaining` from now: never zero
@@ -445,13 +638,35 @@ fn handshake_timed_out() -> Error {
     ))
 }
 
-/// The address `connect` dials for `url`, refusing `wss://` without the `rustls` feature.
-fn tcp_target(url: &str) -> Result<(crate::handshake::WsUrl, String, u16), Error> {
-    let parsed = crate::handshake::WsUrl::parse(url)?;
-    if parsed.is_secure() && !cfg!(feature = "rustls") {
+/// The address `connect` dials for `request`, and whether it is `wss://`; `wss://` is refused
+/// without the `rustls` feature.
+fn tcp_target(request: &ClientRequest) -> Result<(String, u16, bool), Error> {
+    let (host, port, secure) = request.target()?;
+    if secure && !cfg!(feature = "rustls") {
         return Err(Error::TlsRequired);
     }
-    let host = String::from(parsed.host());
-    let port = parsed.port();
-    Ok((parsed, host, port))
+    Ok((host, port, secure))
+}
+
+/// The request to follow a redirect with, when `result` is one that `options` allows
+/// following (`redirects` already followed); `None` to return `result` as it is.
+fn redirect_target<T>(
+    result: &Result<T, Error>,
+    request: &ClientRequest,
+    options: &Options,
+    redirects: usize,
+) -> Option<Result<ClientRequest, Error>> {
+    let Err(Error::Rejected {
+        status: 301 | 302 | 307 | 308,
+        headers,
+        ..
+    }) = result
+    else {
+        return None;
+    };
+    if redirects >= options.max_redirects {
+        return None;
+    }
+    let location = headers.get_str("Location")?;
+    Some(request.redirect(location).map_err(Error::Handshake))
 }

@@ -35,7 +35,7 @@
 //! });
 //!
 //! // A client.
-//! let (mut ws, _response) = WebSocketStream::connect(&format!("ws://{addr}/chat")).await?;
+//! let (mut ws, _response) = WebSocketStream::connect(format!("ws://{addr}/chat")).await?;
 //! ws.send(Message::text("hello")).await?;
 //! assert_eq!(ws.read().await?, Message::text("hello"));
 //! ws.close(CloseCode::NORMAL, "done").await?;
@@ -58,12 +58,14 @@ use futures_core::Stream;
 use futures_sink::Sink;
 
 use super::{
-    Error, Options, Rejection, ServerAnswer, client_handshake, client_outcome, event_to_message,
-    handshake_timed_out, server_answer, server_handshake, tcp_target,
+    Error, Options, Reassembly, Rejection, ServerAnswer, client_handshake, client_outcome,
+    handshake_timed_out, redirect_target, server_answer, server_handshake, tcp_target,
 };
 use crate::close::CloseCode;
 use crate::connection::Connection;
-use crate::handshake::{AcceptOptions, ClientRequest, HandshakeError, Request, Response};
+use crate::handshake::{
+    AcceptOptions, HandshakeError, IntoClientRequest, Request, Response, ServerHandshake,
+};
 use crate::message::{Event, Message};
 
 pub use super::tls::tokio::MaybeTlsStream;
@@ -113,6 +115,9 @@ struct Inner<S> {
     done: bool,
     /// Past this much queued output, the `Sink` waits for a flush before taking more.
     write_buffer_limit: usize,
+    /// Fragments joined into whole messages for `read` and the `Stream` (with
+    /// `Config::stream_messages`).
+    reassembly: Reassembly,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
@@ -126,6 +131,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             write_waiters: [None, None],
             done: false,
             write_buffer_limit: DEFAULT_WRITE_BUFFER_LIMIT,
+            reassembly: Reassembly::default(),
         }
     }
 
@@ -285,9 +291,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         }
     }
 
+    /// The next whole message: fragments (with `Config::stream_messages`) are joined.
     fn poll_message(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {
-        self.poll_event(cx)
-            .map(|event| event.map(|event| event.and_then(event_to_message)))
+        loop {
+            let event = match ready!(self.poll_event(cx)) {
+                Some(Ok(event)) => event,
+                Some(Err(e)) => return Poll::Ready(Some(Err(e))),
+                None => return Poll::Ready(None),
+            };
+            match self.reassembly.push(event, &mut self.conn) {
+                Ok(Some(message)) => return Poll::Ready(Some(Ok(message))),
+                Ok(None) => {}
+                Err(e) => return Poll::Ready(Some(Err(e))),
+            }
+        }
     }
 
     fn poll_ready(&mut self, cx: &mut Context<'_>, side: Side) -> Poll<Result<(), Error>> {
@@ -341,27 +358,126 @@ impl<S> std::fmt::Debug for WebSocketStream<S> {
 }
 
 impl WebSocketStream<MaybeTlsStream> {
-    /// Connects to a `ws://` or `wss://` URL and runs the client handshake.
+    /// Connects to a `ws://` or `wss://` URL and runs the client handshake. `request` is a URL
+    /// (`&str`, `String`), a [`ClientRequest`](crate::handshake::ClientRequest) or, with the
+    /// `http` feature, an `http::Request<()>` ([`IntoClientRequest`]).
     ///
     /// `wss://` (feature `rustls`, else [`Error::TlsRequired`]) runs TLS first, with the URL's
     /// host as the server name and the default root store (see [`crate::io::tls`]); a TLS
     /// failure is [`Error::Tls`]. Returns the server's `101` response too.
-    pub async fn connect(url: &str) -> Result<(Self, Response), Error> {
-        Self::connect_with_options(url, &Options::default()).await
+    pub async fn connect(request: impl IntoClientRequest) -> Result<(Self, Response), Error> {
+        Self::connect_with_options(request, &Options::default()).await
     }
 
-    /// [`connect`](Self::connect) with [`Options`].
+    /// [`connect`](Self::connect) with [`Options`]; follows up to [`Options::max_redirects`]
+    /// redirects.
     pub async fn connect_with_options(
-        url: &str,
+        request: impl IntoClientRequest,
         options: &Options,
     ) -> Result<(Self, Response), Error> {
-        let (url, host, port) = tcp_target(url)?;
-        let stream = with_timeout(
-            options,
-            super::tls::tokio::connect(&url, &host, port, options),
-        )
-        .await?;
-        Self::client_with_options(stream, ClientRequest::from_ws_url(url), options).await
+        let mut request = request.into_client_request()?;
+        let mut redirects = 0;
+        loop {
+            let (host, port, secure) = tcp_target(&request)?;
+            let stream = with_timeout(
+                options,
+                super::tls::tokio::connect(secure, &host, port, options),
+            )
+            .await?;
+            let result = Self::client_with_options(stream, request.clone(), options).await;
+            match redirect_target(&result, &request, options, redirects) {
+                None => return result,
+                Some(next) => request = next?,
+            }
+            redirects += 1;
+        }
+    }
+}
+
+/// A received, valid handshake request waiting for the application's decision, which may
+/// await: from [`WebSocketStream::read_request`].
+pub struct PendingAccept<S> {
+    stream: S,
+    /// Holds a complete, validated request (`receive` returned it).
+    handshake: ServerHandshake,
+    options: Options,
+}
+
+impl<S> std::fmt::Debug for PendingAccept<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingAccept")
+            .field("request", &self.handshake.request())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> PendingAccept<S> {
+    /// The validated request: resource, `Origin`, cookies, offered subprotocols and extensions.
+    pub fn request(&self) -> &Request {
+        self.handshake
+            .request()
+            .expect("a PendingAccept holds a complete request until accept or reject")
+    }
+
+    /// The stream the request arrived on.
+    pub fn get_ref(&self) -> &S {
+        &self.stream
+    }
+
+    /// Accepts with `options` (permessage-deflate is negotiated as [`Options::deflate`] says):
+    /// writes the `101` response and returns the connection. Options the request does not allow
+    /// (a subprotocol it did not offer) answer `500` and return [`Error::Handshake`].
+    pub async fn accept(self, options: AcceptOptions) -> Result<WebSocketStream<S>, Error> {
+        self.answer(|_| Ok(options)).await
+    }
+
+    /// Rejects: writes `rejection`'s response and gives the stream back, for the caller to
+    /// close (or drop). An unusable rejection (a status outside 200–599) answers `500` and
+    /// returns [`Error::Handshake`].
+    pub async fn reject(mut self, rejection: Rejection) -> Result<S, Error> {
+        let answer = server_answer(&mut self.handshake, &self.options, |_| Err(rejection));
+        let (response, error) = match answer {
+            ServerAnswer::Refuse(response, Error::Rejected { .. }) => (response, None),
+            ServerAnswer::Refuse(response, error) => (response, Some(error)),
+            ServerAnswer::Accept(..) => unreachable!("a rejection never accepts"),
+        };
+        let stream = &mut self.stream;
+        let written = with_timeout(&self.options, async {
+            stream.write_all(&response).await?;
+            stream.flush().await.map_err(Error::Io)
+        })
+        .await;
+        match error {
+            Some(error) => Err(error),
+            None => written.map(|()| self.stream),
+        }
+    }
+
+    /// Lets `decide` answer, then writes the answer.
+    async fn answer<F>(mut self, decide: F) -> Result<WebSocketStream<S>, Error>
+    where
+        F: FnOnce(&Request) -> Result<AcceptOptions, Rejection>,
+    {
+        let mut stream = self.stream;
+        let options = &self.options;
+        match server_answer(&mut self.handshake, options, decide) {
+            ServerAnswer::Accept(response, conn) => {
+                with_timeout(options, async {
+                    stream.write_all(&response).await?;
+                    stream.flush().await.map_err(Error::Io)
+                })
+                .await?;
+                Ok(WebSocketStream::from_connection(stream, conn))
+            }
+            ServerAnswer::Refuse(response, error) => {
+                let _ = with_timeout(options, async {
+                    stream.write_all(&response).await?;
+                    stream.flush().await.map_err(Error::Io)
+                })
+                .await;
+                Err(error)
+            }
+        }
     }
 }
 
@@ -380,17 +496,21 @@ async fn with_timeout<T>(
 
 impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// Runs the client handshake for `request` over a connected `stream` (TCP, TLS, …).
-    pub async fn client(stream: S, request: ClientRequest) -> Result<(Self, Response), Error> {
+    pub async fn client(
+        stream: S,
+        request: impl IntoClientRequest,
+    ) -> Result<(Self, Response), Error> {
         Self::client_with_options(stream, request, &Options::default()).await
     }
 
-    /// [`client`](Self::client) with [`Options`].
+    /// [`client`](Self::client) with [`Options`]. A redirect is returned as
+    /// [`Error::Rejected`] (see [`Error::location`]), never followed: it needs a new stream.
     pub async fn client_with_options(
         mut stream: S,
-        request: ClientRequest,
+        request: impl IntoClientRequest,
         options: &Options,
     ) -> Result<(Self, Response), Error> {
-        let mut handshake = client_handshake(request, options)?;
+        let mut handshake = client_handshake(request.into_client_request()?, options)?;
         let (conn, response) = with_timeout(options, async {
             stream.write_all(handshake.request_bytes()).await?;
             stream.flush().await?;
@@ -417,28 +537,83 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// A request that is not a valid upgrade is answered with the matching HTTP error (`400`,
     /// `405`, `426`, `431`) and returned as [`Error::Handshake`].
     pub async fn accept(stream: S) -> Result<Self, Error> {
-        Self::accept_with(stream, |_| Ok(AcceptOptions::new())).await
+        Self::accept_with_options(stream, &Options::default()).await
+    }
+
+    /// [`accept`](Self::accept) with [`Options`].
+    pub async fn accept_with_options(stream: S, options: &Options) -> Result<Self, Error> {
+        Self::read_request(stream, options)
+            .await?
+            .accept(AcceptOptions::new())
+            .await
     }
 
     /// Runs the server handshake, letting `decide` look at the request (path, `Origin`,
     /// cookies, offered subprotocols) and accept it with [`AcceptOptions`] or refuse it with a
     /// [`Rejection`] (then sent, and returned as [`Error::Rejected`]).
+    ///
+    /// A [`HandshakeError`] converts into a `Rejection`, so `?` works inside `decide`. For a
+    /// decision that needs to await (a database lookup, an authentication service), use
+    /// [`read_request`](Self::read_request).
     pub async fn accept_with<F>(stream: S, decide: F) -> Result<Self, Error>
     where
         F: FnOnce(&Request) -> Result<AcceptOptions, Rejection>,
     {
-        Self::accept_with_options(stream, &Options::default(), decide).await
+        Self::accept_with_options_and(stream, &Options::default(), decide).await
     }
 
     /// [`accept_with`](Self::accept_with) with [`Options`].
-    pub async fn accept_with_options<F>(
-        mut stream: S,
+    pub async fn accept_with_options_and<F>(
+        stream: S,
         options: &Options,
         decide: F,
     ) -> Result<Self, Error>
     where
         F: FnOnce(&Request) -> Result<AcceptOptions, Rejection>,
     {
+        Self::read_request(stream, options)
+            .await?
+            .answer(decide)
+            .await
+    }
+
+    /// Reads and validates the handshake request (within [`Options::handshake_timeout`]) and
+    /// returns it undecided, so the decision can await: look at [`PendingAccept::request`],
+    /// then [`accept`](PendingAccept::accept) or [`reject`](PendingAccept::reject).
+    ///
+    /// The time the decision takes is not bounded here (wrap it in `tokio::time::timeout` if
+    /// it should be); writing the answer is, again by the handshake timeout.
+    ///
+    /// ```
+    /// use tokio::net::{TcpListener, TcpStream};
+    /// use wsproto::handshake::AcceptOptions;
+    /// use wsproto::io::tokio::WebSocketStream;
+    /// use wsproto::io::{Options, Rejection};
+    ///
+    /// async fn allowed(token: Option<&str>) -> bool {
+    ///     token == Some("Bearer good") // a database or an auth service, say
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let listener = TcpListener::bind("127.0.0.1:0").await?;
+    /// let addr = listener.local_addr()?;
+    /// let client = tokio::spawn(WebSocketStream::connect(format!("ws://{addr}/")));
+    /// let (stream, _) = listener.accept().await?;
+    ///
+    /// let pending = WebSocketStream::read_request(stream, &Options::default()).await?;
+    /// let token = pending.request().headers().get_str("authorization");
+    /// if allowed(token).await {
+    ///     let _ws = pending.accept(AcceptOptions::new()).await?;
+    /// } else {
+    ///     pending.reject(Rejection::new(401).body("sign in first")).await?;
+    /// }
+    /// let rejected = client.await?;
+    /// assert!(matches!(rejected, Err(wsproto::io::Error::Rejected { status: 401, .. })));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn read_request(mut stream: S, options: &Options) -> Result<PendingAccept<S>, Error> {
         let mut handshake = server_handshake(options);
         with_timeout(options, async {
             let mut buf = [0u8; 4096];
@@ -462,24 +637,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
             }
         })
         .await?;
-        match server_answer(&mut handshake, options, decide) {
-            ServerAnswer::Accept(response, conn) => {
-                with_timeout(options, async {
-                    stream.write_all(&response).await?;
-                    stream.flush().await.map_err(Error::Io)
-                })
-                .await?;
-                Ok(WebSocketStream::from_connection(stream, conn))
-            }
-            ServerAnswer::Refuse(response, error) => {
-                let _ = with_timeout(options, async {
-                    stream.write_all(&response).await?;
-                    stream.flush().await.map_err(Error::Io)
-                })
-                .await;
-                Err(error)
-            }
-        }
+        Ok(PendingAccept {
+            stream,
+            handshake,
+            options: options.clone(),
+        })
     }
 
     /// Runs `conn` over `stream`, whose opening handshake is already done (by this crate's
@@ -498,6 +660,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// being written) the next call finishes the close and returns [`Error::Closed`]. A protocol
     /// violation by the peer returns [`Error::Connection`] once the close frame for it has been
     /// written; data messages that arrived before the violation are returned first.
+    ///
+    /// With [`Config::stream_messages`](crate::Config) on, the fragments are joined back into
+    /// whole messages here and in the `Stream` (up to
+    /// [`Config::max_message_size`](crate::Config): past it the connection is closed with 1009
+    /// and this returns the error); [`read_event`](Self::read_event) gives the fragments as they
+    /// arrive.
     pub async fn read(&mut self) -> Result<Message, Error> {
         poll_fn(|cx| self.inner.poll_message(cx))
             .await
@@ -505,7 +673,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     }
 
     /// Like [`read`](Self::read), but returns the connection's [`Event`]s, which include
-    /// message fragments when [`Config::stream_messages`](crate::Config) is on.
+    /// message fragments when [`Config::stream_messages`](crate::Config) is on. Use one or the
+    /// other for a given message: fragments taken here are not joined by a later `read`.
     pub async fn read_event(&mut self) -> Result<Event, Error> {
         poll_fn(|cx| self.inner.poll_event(cx))
             .await

@@ -14,7 +14,12 @@
 //! feature detection, and cached in an atomic pointer (later calls cost one relaxed load and an
 //! indirect call); elsewhere, at compile time from the enabled target features.
 //!
-//! This is the only module that may hold `unsafe` code.
+//! This module (with `Utf8Bytes::as_str` in `utf8.rs`) is the only place that may hold `unsafe`
+//! code.
+
+// The byte reference, the AVX-512 path and the per-path entry points are reached only from the
+// tests and the `__internal-test-hooks` export (`paths`); a normal build uses the dispatch.
+#![cfg_attr(not(any(test, feature = "__internal-test-hooks")), allow(dead_code))]
 
 #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
 mod aarch64;
@@ -51,16 +56,6 @@ pub(crate) fn apply_mask(buf: &mut [u8], key: [u8; 4], phase: usize) {
         // SAFETY: `selected` only returns paths whose CPU features are present.
         unsafe { (path.apply)(buf, key) }
     }
-}
-
-/// Writes `src` masked with `key` (starting at key index `phase % 4`) into `dst`, in one pass.
-///
-/// # Panics
-/// If `dst` and `src` differ in length.
-#[inline]
-pub(crate) fn copy_masked(dst: &mut [u8], src: &[u8], key: [u8; 4], phase: usize) {
-    assert_eq!(dst.len(), src.len(), "copy_masked: length mismatch");
-    copy_uninit(as_uninit(dst), src, key, phase);
 }
 
 /// Appends `src` masked with `key` (starting at key index `phase % 4`) to `dst`, in one pass:
@@ -309,9 +304,12 @@ mod select {
     }
 }
 
-/// Explicit access to each masking path, for the tests and benchmarks (`benches/mask.rs`).
+/// Explicit access to each masking path, for the tests, the benchmarks (`benches/mask.rs`) and
+/// the `mask` fuzz target: exported as `wsproto::__mask_paths` only with the
+/// `__internal-test-hooks` feature.
 ///
 /// Not part of the crate's API: hidden from the docs, may change in any release.
+#[cfg(any(test, feature = "__internal-test-hooks"))]
 pub mod paths {
     pub use super::Path;
 
@@ -376,14 +374,6 @@ pub mod paths {
     /// Appends `src` masked to `dst` through the dispatch, as the send path does.
     pub fn extend_masked(dst: &mut bytes::BytesMut, src: &[u8], key: [u8; 4], phase: usize) {
         super::extend_masked(dst, src, key, phase);
-    }
-
-    /// Writes `src` masked into `dst` through the dispatch, as the receive path may.
-    ///
-    /// # Panics
-    /// If `dst` and `src` differ in length.
-    pub fn copy_masked(dst: &mut [u8], src: &[u8], key: [u8; 4], phase: usize) {
-        super::copy_masked(dst, src, key, phase);
     }
 
     /// Every path this CPU can run, the reference first and the dispatch last, with the names of

@@ -347,9 +347,9 @@ fn masking_twice_restores_the_payload_and_pieces_compose() {
 
 #[test]
 #[should_panic(expected = "length mismatch")]
-fn copy_masked_rejects_length_mismatch() {
+fn dispatch_copy_rejects_length_mismatch() {
     let mut dst = [0u8; 40];
-    super::copy_masked(&mut dst, &[1u8; 41], KEY, 0);
+    super::paths::dispatch().copy(&mut dst, &[1u8; 41], KEY, 0);
 }
 
 #[test]

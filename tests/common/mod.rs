@@ -1,10 +1,14 @@
-//! Helpers shared by the integration tests: an independent frame encoder and decoder (so the
-//! tests do not trust the crate's own codec), deterministic key sources, and event draining.
+//! Helpers shared by the integration tests: frames built and decoded with the independent
+//! codec in `codec.rs` (so the tests do not trust the crate's own; the conformance suite and the
+//! fuzz targets use the same one), deterministic key sources, and event draining.
 //!
 //! Each test binary uses a different subset, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
+pub mod codec;
 pub mod pair;
+
+use codec::LenEncoding;
 
 use wsproto::{Config, Connection, Error, Event, Role, State};
 
@@ -32,29 +36,16 @@ pub const RFC_KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 /// A frame header with an explicit first byte (FIN | RSV | opcode), mask and announced length.
 /// Always uses the minimal length encoding.
 pub fn header(b0: u8, mask: Option<[u8; 4]>, len: u64) -> Vec<u8> {
-    let mask_bit = if mask.is_some() { 0x80 } else { 0 };
-    let mut out = vec![b0];
-    if len <= 125 {
-        out.push(mask_bit | len as u8);
-    } else if len <= 0xFFFF {
-        out.push(mask_bit | 126);
-        out.extend_from_slice(&(len as u16).to_be_bytes());
-    } else {
-        out.push(mask_bit | 127);
-        out.extend_from_slice(&len.to_be_bytes());
-    }
-    if let Some(key) = mask {
-        out.extend_from_slice(&key);
-    }
+    let mut out = Vec::new();
+    codec::encode_header(b0, mask, len, LenEncoding::Minimal, &mut out);
     out
 }
 
 /// XORs `data` with `key` (RFC 6455 §5.3), byte by byte: the reference the crate is checked against.
 pub fn mask_bytes(data: &[u8], key: [u8; 4]) -> Vec<u8> {
-    data.iter()
-        .enumerate()
-        .map(|(i, b)| b ^ key[i % 4])
-        .collect()
+    let mut out = data.to_vec();
+    codec::mask_reference(&mut out, key, 0);
+    out
 }
 
 /// A whole frame: header plus (masked, if `mask` is set) payload.
@@ -120,49 +111,24 @@ impl WireFrame {
     }
 }
 
-/// Decodes a byte stream of complete frames; panics on anything malformed or incomplete.
-pub fn parse_frames(mut bytes: &[u8]) -> Vec<WireFrame> {
-    let mut frames = Vec::new();
-    while !bytes.is_empty() {
-        assert!(bytes.len() >= 2, "truncated header");
-        let b0 = bytes[0];
-        let b1 = bytes[1];
-        let (len, mut pos) = match b1 & 0x7F {
-            126 => {
-                let len = u64::from(u16::from_be_bytes([bytes[2], bytes[3]]));
-                assert!(len >= 126, "non-minimal 16-bit length {len}");
-                (len, 4)
+/// Decodes a byte stream of complete frames; panics on anything malformed or incomplete
+/// (including a length not minimally encoded, or a 64-bit one with the top bit set).
+pub fn parse_frames(bytes: &[u8]) -> Vec<WireFrame> {
+    codec::decode_frames(bytes)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_iter()
+        .map(|(h, payload)| {
+            assert!(h.is_minimal(), "non-minimal length {}", h.payload_len);
+            assert_eq!(h.payload_len >> 63, 0, "64-bit length with the top bit set");
+            WireFrame {
+                fin: h.fin,
+                rsv: h.rsv,
+                opcode: h.opcode,
+                key: h.mask,
+                payload,
             }
-            127 => {
-                let len = u64::from_be_bytes(bytes[2..10].try_into().unwrap());
-                assert!(len > 0xFFFF, "non-minimal 64-bit length {len}");
-                assert_eq!(len >> 63, 0, "64-bit length with the top bit set");
-                (len, 10)
-            }
-            n => (u64::from(n), 2),
-        };
-        let key = (b1 & 0x80 != 0).then(|| {
-            let k: [u8; 4] = bytes[pos..pos + 4].try_into().unwrap();
-            pos += 4;
-            k
-        });
-        let len = len as usize;
-        assert!(bytes.len() >= pos + len, "truncated payload");
-        let raw = &bytes[pos..pos + len];
-        let payload = match key {
-            Some(k) => mask_bytes(raw, k),
-            None => raw.to_vec(),
-        };
-        frames.push(WireFrame {
-            fin: b0 & 0x80 != 0,
-            rsv: (b0 >> 4) & 0b111,
-            opcode: b0 & 0x0F,
-            key,
-            payload,
-        });
-        bytes = &bytes[pos + len..];
-    }
-    frames
+        })
+        .collect()
 }
 
 /// Checks the masking rule for frames written by `writer` (§5.1, §5.3): a client masks every

@@ -247,29 +247,45 @@ fn s7_9_every_invalid_code_fails() {
 #[test]
 fn s7_every_code_in_one_sweep() {
     // All 65536 codes through one endpoint each, delivered whole (the tables above cover the
-    // deliveries): echoed exactly when sendable, 1002 otherwise.
+    // deliveries): the close is reported with its code and echoed exactly when sendable; any
+    // other code fails with 1002 and the error's text as the reason. The connection ends closed
+    // either way.
     for role in [wsproto::Role::Server, wsproto::Role::Client] {
+        let mut sendable = 0;
         for code in 0..=u16::MAX {
             let valid = matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999);
             let (bytes, _) = close(code, "").encode(role, [1, 2, 3, 4]);
             let trace = drive(role, &Config::default(), &[&bytes]).unwrap();
+            assert_eq!(trace.state, wsproto::State::Closed, "{code}");
             let out: Vec<_> = trace.frames.iter().map(|(_, _, f)| f.clone()).collect();
             assert_eq!(out.len(), 1, "{code}");
-            let echoed = u16::from_be_bytes([out[0].payload[0], out[0].payload[1]]);
+            assert_eq!((out[0].opcode, out[0].fin), (CLOSE, true), "{code}");
             if valid {
-                assert_eq!((echoed, out[0].payload.len()), (code, 2), "{code}");
+                sendable += 1;
+                assert_eq!(out[0].payload, code.to_be_bytes(), "{code}");
                 assert!(trace.error.is_none());
-            } else {
-                assert_eq!(echoed, 1002, "{code}");
-                let error = trace.error.map(|(_, _, e)| e);
+                let mut echo = Echo::new(role, Config::default());
+                echo.feed(&bytes);
                 assert_eq!(
-                    error,
-                    Some(wsproto::Error::Protocol(ProtocolError::InvalidCloseCode(
-                        code
-                    )))
+                    echo.events,
+                    [wsproto::Event::Close(Some(wsproto::CloseFrame::new(
+                        wsproto::CloseCode(code),
+                        ""
+                    )))],
+                    "{code}"
+                );
+            } else {
+                let error = ProtocolError::InvalidCloseCode(code);
+                let mut reply = 1002u16.to_be_bytes().to_vec();
+                reply.extend_from_slice(error.to_string().as_bytes());
+                assert_eq!(out[0].payload, reply, "{code}");
+                assert_eq!(
+                    trace.error.map(|(_, _, e)| e),
+                    Some(wsproto::Error::Protocol(error))
                 );
             }
         }
+        assert_eq!(sendable, 4 + 8 + 2000);
     }
 }
 

@@ -119,6 +119,15 @@ fn length_encoding_errors() {
             output: vec![Out::text("ok"), Out::Fail(1002)],
             fail: after(1, ProtocolError::PayloadLengthOverflow),
         },
+        Case {
+            name: "64-bit length of 2^63 + 5, the header split before its last length byte".into(),
+            input: vec![
+                In::Raw(vec![0x82, 0x7F, 0x80, 0, 0, 0, 0, 0, 0]),
+                In::Raw(vec![5]),
+            ],
+            output: vec![Out::Fail(1002)],
+            fail: after(1, ProtocolError::PayloadLengthOverflow),
+        },
     ]);
 }
 

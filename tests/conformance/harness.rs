@@ -22,6 +22,7 @@
 
 use std::fmt;
 
+use crate::codec::{self, LenEncoding};
 use wsproto::{Config, Connection, Error, Event, Message, ProtocolError, Role, State};
 
 pub const CONT: u8 = 0x0;
@@ -88,14 +89,11 @@ impl F {
     /// The frame's bytes as the peer of an endpoint in `endpoint` role writes them, masked with
     /// `key` when masked; also returns the header length.
     pub fn encode(&self, endpoint: Role, key: [u8; 4]) -> (Vec<u8>, usize) {
-        let masked = self.masked(endpoint);
         let mut out = self.header(endpoint, key, self.payload.len() as u64);
         let header_len = out.len();
         out.extend_from_slice(&self.payload);
-        if masked {
-            for (i, b) in out[header_len..].iter_mut().enumerate() {
-                *b ^= key[i % 4];
-            }
+        if self.masked(endpoint) {
+            codec::mask_reference(&mut out[header_len..], key, 0);
         }
         (out, header_len)
     }
@@ -110,20 +108,10 @@ impl F {
 
     /// Just the header, announcing a payload of `len` bytes (the shortest length encoding).
     pub fn header(&self, endpoint: Role, key: [u8; 4], len: u64) -> Vec<u8> {
-        let mut out = vec![(u8::from(self.fin) << 7) | ((self.rsv & 7) << 4) | (self.opcode & 0xF)];
-        let mask_bit = if self.masked(endpoint) { 0x80 } else { 0 };
-        if len < 126 {
-            out.push(mask_bit | len as u8);
-        } else if len <= 0xFFFF {
-            out.push(mask_bit | 126);
-            out.extend_from_slice(&(len as u16).to_be_bytes());
-        } else {
-            out.push(mask_bit | 127);
-            out.extend_from_slice(&len.to_be_bytes());
-        }
-        if self.masked(endpoint) {
-            out.extend_from_slice(&key);
-        }
+        let mut out = Vec::new();
+        let b0 = codec::first_byte(self.fin, self.rsv, self.opcode);
+        let mask = self.masked(endpoint).then_some(key);
+        codec::encode_header(b0, mask, len, LenEncoding::Minimal, &mut out);
         out
     }
 
@@ -342,65 +330,26 @@ impl fmt::Debug for Decoded {
 
 /// Decodes a run of whole frames; the MASK bit must be `masked` on every one, and lengths must
 /// use the shortest encoding.
-pub fn decode_frames(mut bytes: &[u8], masked: bool) -> Result<Vec<Decoded>, String> {
+pub fn decode_frames(bytes: &[u8], masked: bool) -> Result<Vec<Decoded>, String> {
     let mut frames = Vec::new();
-    while !bytes.is_empty() {
-        if bytes.len() < 2 {
-            return Err(format!("partial frame header {bytes:02x?}"));
-        }
-        let (b0, b1) = (bytes[0], bytes[1]);
-        if (b1 & 0x80 != 0) != masked {
+    for (i, (h, payload)) in codec::decode_frames(bytes)?.into_iter().enumerate() {
+        if h.mask.is_some() != masked {
             return Err(format!(
-                "frame {} has MASK={} (expected {})",
-                frames.len(),
-                b1 >> 7,
+                "frame {i} has MASK={} (expected {})",
+                u8::from(h.mask.is_some()),
                 u8::from(masked)
             ));
         }
-        let (len, mut pos) = match b1 & 0x7F {
-            126 if bytes.len() >= 4 => (u64::from(u16::from_be_bytes([bytes[2], bytes[3]])), 4),
-            127 if bytes.len() >= 10 => (u64::from_be_bytes(bytes[2..10].try_into().unwrap()), 10),
-            126 | 127 => return Err("partial extended length".into()),
-            n => (u64::from(n), 2),
-        };
-        let minimal = match pos {
-            4 => len >= 126,
-            10 => len > 0xFFFF,
-            _ => true,
-        };
-        if !minimal {
-            return Err(format!("length {len} not minimally encoded"));
-        }
-        let key = if masked {
-            let Some(k) = bytes.get(pos..pos + 4) else {
-                return Err("partial mask key".into());
-            };
-            pos += 4;
-            Some([k[0], k[1], k[2], k[3]])
-        } else {
-            None
-        };
-        let end = pos as u64 + len;
-        if (bytes.len() as u64) < end {
-            return Err(format!(
-                "partial payload: {} of {len} bytes",
-                bytes.len() - pos
-            ));
-        }
-        let mut payload = bytes[pos..end as usize].to_vec();
-        if let Some(key) = key {
-            for (i, b) in payload.iter_mut().enumerate() {
-                *b ^= key[i % 4];
-            }
+        if !h.is_minimal() {
+            return Err(format!("length {} not minimally encoded", h.payload_len));
         }
         frames.push(Decoded {
-            fin: b0 & 0x80 != 0,
-            rsv: (b0 >> 4) & 7,
-            opcode: b0 & 0xF,
+            fin: h.fin,
+            rsv: h.rsv,
+            opcode: h.opcode,
             payload,
-            key,
+            key: h.mask,
         });
-        bytes = &bytes[end as usize..];
     }
     Ok(frames)
 }

@@ -47,6 +47,43 @@ fn decoder_checks_the_mask_bit_and_completeness() {
 }
 
 #[test]
+fn the_shared_codec_reads_back_every_length_encoding() {
+    use crate::codec::{LenEncoding, RawFrame, decode_frames, encode_frame, parse_header};
+    for len in [0usize, 1, 125, 126, 127, 0xFFFF, 0x1_0000] {
+        for encoding in [
+            LenEncoding::Minimal,
+            LenEncoding::Force16,
+            LenEncoding::Force64,
+        ] {
+            for mask in [None, Some([1, 2, 3, 4])] {
+                let frame = RawFrame {
+                    fin: len % 2 == 0,
+                    rsv: 0b101,
+                    opcode: 0x2,
+                    mask,
+                    len_encoding: encoding,
+                    payload: (0..len).map(|i| i as u8).collect(),
+                };
+                let mut wire = Vec::new();
+                encode_frame(&frame, &mut wire);
+                let h = parse_header(&wire).unwrap();
+                assert_eq!((h.fin, h.rsv, h.opcode, h.mask), (frame.fin, 5, 2, mask));
+                assert_eq!(h.payload_len, len as u64);
+                let minimal = encoding == LenEncoding::Minimal
+                    || (encoding == LenEncoding::Force16 && (126..=0xFFFF).contains(&len))
+                    || len > 0xFFFF;
+                assert_eq!(h.is_minimal(), minimal, "{len} {encoding:?}");
+                let decoded = decode_frames(&wire).unwrap();
+                assert_eq!(decoded.len(), 1);
+                assert_eq!(decoded[0].1, frame.payload);
+                // Every strict prefix is incomplete.
+                assert!(decode_frames(&wire[..wire.len() - 1]).is_err());
+            }
+        }
+    }
+}
+
+#[test]
 fn wrong_expectations_are_caught() {
     let good = Case {
         name: "good".into(),

@@ -10,12 +10,15 @@ fn violations(role: Role) -> Vec<Case> {
         Role::Server => (Mask::Off, ProtocolError::UnmaskedFrame),
         Role::Client => (Mask::On, ProtocolError::MaskedFrame),
     };
-    let frames: [(&str, F); 7] = [
+    let frames: [(&str, F); 10] = [
         ("text", text("Hello")),
         ("empty text", text("")),
         ("binary", binary(bytes(300))),
+        ("empty binary", binary([])),
         ("ping", ping("Hello")),
+        ("empty ping", ping("")),
         ("pong", pong("Hello")),
+        ("empty pong", pong("")),
         ("close", close(1000, "")),
         ("empty close", close_empty()),
     ];

@@ -223,6 +223,19 @@ fn sequences() -> Vec<(String, Vec<u8>, bool)> {
     add("6.23.5 0xF5 start byte", b"\xf5\x80\x80\x80", false);
     add("6.23.6 0xC1 start byte alone", b"a\xc1", false);
     add("6.23.7 3-byte lead then ASCII", b"\xe2\x82a", false);
+    // Beyond Autobahn: a stray continuation after ASCII, and valid prefixes of 3- and 4-byte
+    // code points cut off by the end of the message (they can fail only at the last byte).
+    add("x.1 continuation byte after ASCII", b"abc\x80", false);
+    add(
+        "x.2 text ending inside a 3-byte code point",
+        b"ok\xe2\x82",
+        false,
+    );
+    add(
+        "x.3 text ending inside a 4-byte code point",
+        b"\xf0\x9f\x98",
+        false,
+    );
     s
 }
 

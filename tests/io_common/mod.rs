@@ -2,6 +2,9 @@
 #![allow(dead_code)]
 
 use std::net::{TcpListener, TcpStream};
+
+#[path = "../common/codec.rs"]
+mod codec;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -18,28 +21,21 @@ pub fn tcp_pair() -> (TcpStream, TcpStream) {
     (client, server)
 }
 
-/// One frame: `opcode` with FIN as given, masked (as a client sends) when `masked`.
+/// One frame: `opcode` with FIN as given, masked (as a client sends) when `masked`; built with
+/// the test suites' shared codec.
 pub fn frame(opcode: u8, fin: bool, payload: &[u8], masked: bool) -> Vec<u8> {
-    let mut out = vec![(u8::from(fin) << 7) | opcode];
-    let mask_bit = if masked { 0x80 } else { 0 };
-    match payload.len() {
-        n if n < 126 => out.push(mask_bit | n as u8),
-        n if n <= 0xffff => {
-            out.push(mask_bit | 126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            out.push(mask_bit | 127);
-            out.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    if masked {
-        let key = [0x37, 0xfa, 0x21, 0x3d];
-        out.extend_from_slice(&key);
-        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
-    } else {
-        out.extend_from_slice(payload);
-    }
+    let mut out = Vec::new();
+    codec::encode_frame(
+        &codec::RawFrame {
+            fin,
+            rsv: 0,
+            opcode,
+            mask: masked.then_some([0x37, 0xfa, 0x21, 0x3d]),
+            len_encoding: codec::LenEncoding::Minimal,
+            payload: payload.to_vec(),
+        },
+        &mut out,
+    );
     out
 }
 

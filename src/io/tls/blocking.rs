@@ -9,7 +9,7 @@ use std::net::TcpStream;
 #[cfg(feature = "rustls")]
 use std::time::{Duration, Instant};
 
-use crate::handshake::WsUrl;
+use crate::handshake::ClientRequest;
 use crate::io::blocking::Transport;
 use crate::io::{Error, Options, tcp_target};
 
@@ -117,8 +117,8 @@ impl Transport for MaybeTlsStream {
 
 /// Connects TCP to the URL's host and port and, for `wss://`, runs the TLS handshake within the
 /// handshake timeout.
-pub(crate) fn connect(url: &str, options: &Options) -> Result<(WsUrl, MaybeTlsStream), Error> {
-    let (url, host, port) = tcp_target(url)?;
+pub(crate) fn connect(request: &ClientRequest, options: &Options) -> Result<MaybeTlsStream, Error> {
+    let (host, port, secure) = tcp_target(request)?;
     #[cfg(feature = "rustls")]
     let deadline = options.handshake_timeout.map(|t| Instant::now() + t);
     #[cfg(not(feature = "rustls"))]
@@ -126,8 +126,8 @@ pub(crate) fn connect(url: &str, options: &Options) -> Result<(WsUrl, MaybeTlsSt
     let tcp = TcpStream::connect((host.as_str(), port)).map_err(Error::Io)?;
     // Small frames (pongs, close replies, interactive messages) go out at once.
     tcp.set_nodelay(true).map_err(Error::Io)?;
-    if !url.is_secure() {
-        return Ok((url, MaybeTlsStream::Plain(tcp)));
+    if !secure {
+        return Ok(MaybeTlsStream::Plain(tcp));
     }
     #[cfg(feature = "rustls")]
     {
@@ -142,7 +142,7 @@ pub(crate) fn connect(url: &str, options: &Options) -> Result<(WsUrl, MaybeTlsSt
             .map_err(Error::Io)?;
         handshake(&mut tls.conn, &mut tls.sock, deadline)?;
         tls.sock.set_write_timeout(None).map_err(Error::Io)?;
-        Ok((url, MaybeTlsStream::Tls(Box::new(tls))))
+        Ok(MaybeTlsStream::Tls(Box::new(tls)))
     }
     #[cfg(not(feature = "rustls"))]
     Err(Error::TlsRequired)

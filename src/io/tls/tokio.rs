@@ -10,7 +10,6 @@ use std::task::{Context, Poll};
 use ::tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use ::tokio::net::TcpStream;
 
-use crate::handshake::WsUrl;
 use crate::io::{Error, Options};
 
 /// The stream [`WebSocketStream::connect`](crate::io::tokio::WebSocketStream::connect)
@@ -121,7 +120,7 @@ impl AsyncWrite for MaybeTlsStream {
 /// Connects TCP to `host`:`port` and, for `wss://`, runs the TLS handshake (the caller bounds
 /// the time).
 pub(crate) async fn connect(
-    url: &WsUrl,
+    secure: bool,
     host: &str,
     port: u16,
     options: &Options,
@@ -129,7 +128,7 @@ pub(crate) async fn connect(
     let tcp = TcpStream::connect((host, port)).await.map_err(Error::Io)?;
     // Small frames (pongs, close replies, interactive messages) go out at once.
     tcp.set_nodelay(true).map_err(Error::Io)?;
-    if !url.is_secure() {
+    if !secure {
         return Ok(MaybeTlsStream::Plain(tcp));
     }
     #[cfg(feature = "rustls")]
