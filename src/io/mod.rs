@@ -102,7 +102,7 @@ pub struct Options {
     /// before it returns the redirect as [`Error::Rejected`]. Each hop opens a new TCP
     /// connection to the new URL ([`ClientRequest::redirect`]: same offers and header fields,
     /// credentials dropped when the host changes) and gets its own handshake timeout. A hop to
-    /// `wss://` is [`Error::TlsRequired`]. `client` runs over a stream it was given and never
+    /// `wss://` runs TLS (feature `rustls`; without it, [`Error::TlsRequired`]). `client` runs over a stream it was given and never
     /// follows. Default 0: redirects are returned, not followed.
     pub max_redirects: usize,
 }
