@@ -81,6 +81,8 @@ pub struct Connection {
     /// The transport reached end of input.
     eof: bool,
     timers: Timers,
+    /// The output position just past our last keepalive ping.
+    ping_end: u64,
     /// permessage-deflate state, when negotiated.
     #[cfg(feature = "deflate")]
     deflate: Option<Box<crate::extensions::deflate::DeflateCodec>>,
@@ -127,6 +129,7 @@ impl Connection {
             pending_error: None,
             eof: false,
             timers: Timers::default(),
+            ping_end: 0,
             #[cfg(feature = "deflate")]
             deflate: None,
         }
@@ -180,22 +183,33 @@ impl Connection {
         self.state
     }
 
-    /// Whether the caller should now close the transport: the connection is closed, every byte
-    /// of output has been written (including the close frame of a failed connection), and — for
-    /// a client after a clean close — the server has closed its side or the close timeout
-    /// expired (RFC 6455 §7.1.1: the server closes the TCP connection first). Always true after
-    /// [`receive_eof`](Self::receive_eof) once closed.
+    /// Whether the caller should now close the transport: the connection is closed and every
+    /// byte of output has been written (our close frame or close reply, the close frame of a
+    /// failed connection, and everything queued before it), and — for a client after a clean
+    /// close — the server has closed its side ([`receive_eof`](Self::receive_eof); RFC 6455
+    /// §7.1.1: the server closes the TCP connection first).
+    ///
+    /// Once the [`close_timeout`](crate::Config::close_timeout) has expired it is true whatever
+    /// is still buffered (the output is dropped). A peer that half-closed (sent its close, then
+    /// ended its side) still gets our reply: end of input alone does not make it true while
+    /// output waits.
     pub fn should_close_transport(&self) -> bool {
         if self.state != State::Closed {
             return false;
         }
-        if self.eof {
-            // The transport is gone already.
+        if self.timers.close_expired() {
             return true;
         }
-        // After a failure the close frame still has to go out; a timeout cleared the output.
-        self.out.is_empty()
-            && (self.failed || self.role == Role::Server || self.timers.close_wait_expired())
+        self.out.is_empty() && (self.eof || self.failed || self.role == Role::Server)
+    }
+
+    /// Whether reading the transport is useful now: false while more than
+    /// [`Config::output_high_water_mark`](crate::Config::output_high_water_mark) bytes wait to be
+    /// written. A driver stops reading until the output drains (keep writing, and keep running
+    /// the timers), so a peer that sends without reading is pushed back by TCP flow control
+    /// instead of growing our output.
+    pub fn wants_input(&self) -> bool {
+        self.out.len() <= self.config.output_high_water_mark
     }
 
     // ----- input -----
@@ -206,7 +220,7 @@ impl Connection {
     /// After the connection is closed, input is discarded.
     pub fn receive(&mut self, data: &[u8]) {
         if self.accepts_input() && !data.is_empty() {
-            self.timers.on_receive();
+            self.timers.on_receive(data.len());
             self.reader.push(data);
         }
     }
@@ -222,7 +236,7 @@ impl Connection {
     /// `n` larger than the lent space is clamped to it.
     pub fn commit(&mut self, n: usize) {
         if self.accepts_input() && n > 0 {
-            self.timers.on_receive();
+            self.timers.on_receive(n);
             self.reader.commit(n);
         }
     }
@@ -272,13 +286,16 @@ impl Connection {
 
     /// Drops the first `n` bytes of output: they were written to the transport.
     pub fn consume_output(&mut self, n: usize) {
+        self.timers.on_written(n);
         self.out.consume(n);
     }
 
     /// Takes the oldest run of output as owned bytes (for transports that take ownership, such
     /// as a channel or an io_uring submission).
     pub fn take_output(&mut self) -> Option<bytes::Bytes> {
-        self.out.pop()
+        let chunk = self.out.pop()?;
+        self.timers.on_written(chunk.len());
+        Some(chunk)
     }
 
     /// How many bytes are waiting to be written (the WebSocket API's `bufferedAmount`).
@@ -298,22 +315,41 @@ impl Connection {
             .next_deadline(&self.config, self.timer_context())
     }
 
-    /// Advances the timers to `now` (same clock as [`poll_timeout`](Self::poll_timeout)): sends a
-    /// keepalive ping when the connection was idle, and fails the connection when a pong or the
-    /// close handshake is overdue (the error comes from the next
-    /// [`poll_event`](Self::poll_event)).
+    /// Advances the timers to `now` (same clock as [`poll_timeout`](Self::poll_timeout)).
+    ///
+    /// - Keepalive ([`Config::keepalive_interval`](crate::Config::keepalive_interval)): sends
+    ///   a ping one interval after the start and after each pong; fails the connection with
+    ///   [`Error::KeepaliveTimeout`] when its pong is overdue.
+    /// - Close timeout ([`Config::close_timeout`](crate::Config::close_timeout)): when the
+    ///   closing handshake (which includes writing our close frame) has taken too long, drops the
+    ///   output and makes [`should_close_transport`](Self::should_close_transport) true; when
+    ///   the handshake itself did not finish (no close from the peer, or our close frame or reply
+    ///   not written), fails with [`Error::CloseTimeout`].
+    ///
+    /// A timeout aborts: the output is dropped, no close frame is sent, and the error comes from
+    /// the next [`poll_event`](Self::poll_event).
     pub fn handle_timeout(&mut self, now: Duration) {
         let ctx = self.timer_context();
         match self.timers.handle(now, &self.config, ctx) {
             timers::Action::None => {}
             timers::Action::SendPing(payload) => {
                 // A ping can only fail to queue when the connection is closing: nothing to do.
-                let _ = self.send_ping(&payload);
+                if self.send_ping(&payload).is_ok() {
+                    self.ping_end = self.out.end_position();
+                }
             }
-            timers::Action::Fail(error) => {
+            timers::Action::KeepaliveTimeout => {
                 self.terminate();
                 self.out.clear();
-                self.pending_error = Some(error);
+                self.pending_error = Some(Error::KeepaliveTimeout);
+            }
+            timers::Action::CloseTimeout => {
+                let unfinished = !self.failed && (self.state == State::Closing || !self.out.is_empty());
+                self.out.clear();
+                if unfinished {
+                    self.terminate();
+                    self.pending_error = Some(Error::CloseTimeout);
+                }
             }
         }
     }
@@ -321,11 +357,9 @@ impl Connection {
     fn timer_context(&self) -> timers::Context {
         timers::Context {
             open: self.state == State::Open && !self.failed,
-            closing: !self.failed && (self.state == State::Closing),
-            client_awaiting_eof: self.role == Role::Client
-                && self.state == State::Closed
-                && !self.failed
-                && !self.eof,
+            closing: self.state != State::Open && !self.should_close_transport(),
+            receiving_frame: self.reader.mid_frame(),
+            ping_unsent: self.out.start_position() < self.ping_end,
         }
     }
 

@@ -72,6 +72,11 @@ impl Reader {
         self.filled
     }
 
+    /// Part of a frame has arrived (a header, or some of a payload) but not all of it.
+    pub fn mid_frame(&self) -> bool {
+        self.frame.is_some() || self.filled > 0
+    }
+
     pub fn push(&mut self, data: &[u8]) {
         let end = self.filled + data.len();
         if end <= self.buf.len() {
@@ -517,7 +522,12 @@ impl Connection {
         match opcode {
             OpCode::Ping => {
                 if self.config.auto_pong && !self.close_sent {
+                    // At most one automatic pong waits unsent: answer only the newest ping
+                    // (RFC 6455 §5.5.3), so a ping flood costs O(1) output.
+                    self.out.drop_unsent_auto_pong();
+                    let before = self.out.len();
                     self.write_control(OpCode::Pong, &payload);
+                    self.out.mark_auto_pong(self.out.len() - before);
                 }
                 Ok(Step::Event(Event::Ping(payload)))
             }
