@@ -61,9 +61,10 @@ pub struct Config {
     pub stream_messages: bool,
     /// Answer pings with a pong carrying the payload. Default on.
     ///
-    /// At most one automatic pong waits unsent at the end of the output: the answer to a newer
-    /// ping replaces it (RFC 6455 §5.5.3 allows answering only the most recent ping), so a ping
-    /// flood from a peer that does not read costs O(1) memory.
+    /// Automatic pongs not yet written are bounded: once they would take more than 1 KiB at the
+    /// end of the output, the answer to a newer ping replaces the last of them (RFC 6455 §5.5.3
+    /// allows answering only the most recent ping), so a ping flood from a peer that does not
+    /// read costs O(1) memory, while a burst of pings read at once is still answered one by one.
     pub auto_pong: bool,
     /// How to answer the peer's close frame. Default [`CloseReply::EchoCode`].
     pub close_reply: CloseReply,

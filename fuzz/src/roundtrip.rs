@@ -129,9 +129,8 @@ pub fn run(data: &[u8]) {
 }
 
 fn roundtrip(input: &Input, sender_role: Role) {
-    let config = Config::default()
-        .max_send_frame_size(input.max_send_frame_size.map(usize::from))
-        .zero_copy_threshold(usize::from(input.zero_copy_threshold));
+    let mut config = Config::default().zero_copy_threshold(usize::from(input.zero_copy_threshold));
+    config.max_send_frame_size = input.max_send_frame_size.map(usize::from);
     let mut sender = connection(sender_role, config, 3);
     let mut model = Model::default();
     let mut wire = Vec::new();

@@ -344,7 +344,8 @@ impl Connection {
                 self.pending_error = Some(Error::KeepaliveTimeout);
             }
             timers::Action::CloseTimeout => {
-                let unfinished = !self.failed && (self.state == State::Closing || !self.out.is_empty());
+                let unfinished =
+                    !self.failed && (self.state == State::Closing || !self.out.is_empty());
                 self.out.clear();
                 if unfinished {
                     self.terminate();

@@ -20,10 +20,18 @@ pub(crate) struct OutputQueue {
     /// Bytes ever removed from the front (written, taken, or dropped): with `len`, the position
     /// in the output stream of everything queued.
     consumed: u64,
-    /// The length of the automatic pong at the very end of `tail`, while nothing follows it and
-    /// none of it has been written (0: none). A newer automatic pong replaces it.
+    /// The length of the automatic pong at the very end of `tail`, while nothing but automatic
+    /// pongs was queued after other output (0: none).
     auto_pong: usize,
+    /// The bytes of the run of automatic pongs at the end of `tail` (including `auto_pong`).
+    auto_pong_run: usize,
 }
+
+/// The most bytes of automatic pongs that wait unwritten at the end of the output before a newer
+/// one replaces the last instead of adding to them: about 50 pongs with short payloads (so a
+/// burst of pings read at once is answered ping by ping, as the Autobahn testsuite checks), and
+/// O(1) memory under a ping flood.
+pub(crate) const AUTO_PONG_BUDGET: usize = 1024;
 
 impl OutputQueue {
     pub fn len(&self) -> usize {
@@ -43,12 +51,14 @@ impl OutputQueue {
     pub fn appended(&mut self, n: usize) {
         self.len += n;
         self.auto_pong = 0;
+        self.auto_pong_run = 0;
     }
 
     pub fn push_slice(&mut self, bytes: &[u8]) {
         self.tail.extend_from_slice(bytes);
         self.len += bytes.len();
         self.auto_pong = 0;
+        self.auto_pong_run = 0;
     }
 
     /// The stream position just past everything queued so far.
@@ -61,19 +71,30 @@ impl OutputQueue {
         self.consumed
     }
 
-    /// Removes the automatic pong marked by [`OutputQueue::mark_auto_pong`] if it is still the
-    /// last thing queued and none of it has been written.
-    pub fn drop_unsent_auto_pong(&mut self) {
-        let n = core::mem::take(&mut self.auto_pong);
-        if n > 0 && self.tail.len() >= n {
-            self.tail.truncate(self.tail.len() - n);
-            self.len -= n;
+    /// Before queuing an automatic pong of `next` bytes: if the unwritten automatic pongs at
+    /// the end of the output would exceed [`AUTO_PONG_BUDGET`], removes the last of them (when
+    /// none of it has been written), so that the new one replaces it. Returns the bytes of the
+    /// unwritten run kept, for [`OutputQueue::mark_auto_pong`].
+    pub fn make_room_for_auto_pong(&mut self, next: usize) -> usize {
+        let last = core::mem::take(&mut self.auto_pong);
+        // Only the part of the run not yet written counts (the tail is consumed from its front).
+        let run = core::mem::take(&mut self.auto_pong_run).min(self.tail.len());
+        if run + next <= AUTO_PONG_BUDGET {
+            return run;
         }
+        if last > 0 && self.tail.len() >= last && run >= last {
+            self.tail.truncate(self.tail.len() - last);
+            self.len -= last;
+            return run - last;
+        }
+        0
     }
 
-    /// Marks the last `n` bytes appended to the tail as an automatic pong.
-    pub fn mark_auto_pong(&mut self, n: usize) {
+    /// Marks the last `n` bytes appended to the tail as an automatic pong, following a run of
+    /// `run` bytes of them.
+    pub fn mark_auto_pong(&mut self, n: usize, run: usize) {
         self.auto_pong = n;
+        self.auto_pong_run = run + n;
     }
 
     /// Queues `bytes` as a chunk of its own, without copying.
@@ -85,6 +106,7 @@ impl OutputQueue {
             self.chunks.push_back(self.tail.split().freeze());
         }
         self.auto_pong = 0;
+        self.auto_pong_run = 0;
         self.len += bytes.len();
         self.chunks.push_back(bytes);
     }
@@ -145,6 +167,7 @@ impl OutputQueue {
             Some(chunk) => chunk,
             None if !self.tail.is_empty() => {
                 self.auto_pong = 0;
+                self.auto_pong_run = 0;
                 self.tail.split().freeze()
             }
             None => return None,
@@ -161,6 +184,7 @@ impl OutputQueue {
         self.consumed += self.len as u64;
         self.len = 0;
         self.auto_pong = 0;
+        self.auto_pong_run = 0;
     }
 }
 
@@ -188,27 +212,54 @@ mod tests {
         assert_eq!(q.start_position(), 8);
     }
 
+    /// Queues an automatic pong the way the connection does.
+    fn auto_pong(q: &mut OutputQueue, frame: &[u8]) {
+        let run = q.make_room_for_auto_pong(frame.len());
+        q.push_slice(frame);
+        q.mark_auto_pong(frame.len(), run);
+    }
+
     #[test]
-    fn only_an_untouched_auto_pong_at_the_end_is_replaced() {
+    fn automatic_pongs_are_bounded_and_the_newest_is_kept() {
         let mut q = OutputQueue::default();
         q.push_slice(b"data");
-        q.push_slice(b"P1");
-        q.mark_auto_pong(2);
-        q.drop_unsent_auto_pong();
-        q.push_slice(b"P2");
-        q.mark_auto_pong(2);
-        assert_eq!(q.first(), b"dataP2");
+        let pong = [b'p'; 100];
+        for _ in 0..10_000 {
+            auto_pong(&mut q, &pong);
+        }
+        assert!(q.len() <= 4 + AUTO_PONG_BUDGET, "{}", q.len());
+        auto_pong(&mut q, &[b'n'; 100]);
+        assert!(q.len() <= 4 + AUTO_PONG_BUDGET);
+        assert!(
+            q.first().ends_with(&[b'n'; 100]),
+            "the newest pong is queued"
+        );
+        // A burst within the budget is kept whole.
+        let mut q = OutputQueue::default();
+        for i in 0..10u8 {
+            auto_pong(&mut q, &[i; 11]);
+        }
+        assert_eq!(q.len(), 110);
+    }
+
+    #[test]
+    fn only_unwritten_automatic_pongs_at_the_end_are_replaced() {
+        let mut q = OutputQueue::default();
+        let big = [b'p'; AUTO_PONG_BUDGET / 2 + 1];
+        auto_pong(&mut q, &big);
         // Something queued after it: it stays.
         q.push_slice(b"x");
-        q.drop_unsent_auto_pong();
-        assert_eq!(q.first(), b"dataP2x");
-        // Partly written: it stays.
-        let mut q = OutputQueue::default();
-        q.push_slice(b"P1");
-        q.mark_auto_pong(2);
-        q.consume(1);
-        q.drop_unsent_auto_pong();
-        assert_eq!(q.first(), b"1");
-        assert_eq!(q.end_position(), 2);
+        auto_pong(&mut q, &big);
+        assert_eq!(q.len(), 2 * big.len() + 1);
+        // Partly written: the last pong stays, the new one is added.
+        q.consume(big.len() + 2);
+        auto_pong(&mut q, &big);
+        assert_eq!(q.len(), 2 * big.len() - 1);
+        // Over the budget with an untouched last pong: replaced by the newest.
+        let newest = [b'n'; AUTO_PONG_BUDGET / 2 + 1];
+        auto_pong(&mut q, &newest);
+        assert_eq!(q.len(), 2 * big.len() - 1);
+        assert!(q.first().ends_with(&newest));
+        assert_eq!(q.end_position(), q.start_position() + q.len() as u64);
     }
 }

@@ -522,12 +522,14 @@ impl Connection {
         match opcode {
             OpCode::Ping => {
                 if self.config.auto_pong && !self.close_sent {
-                    // At most one automatic pong waits unsent: answer only the newest ping
-                    // (RFC 6455 §5.5.3), so a ping flood costs O(1) output.
-                    self.out.drop_unsent_auto_pong();
+                    // Unwritten automatic pongs are bounded: past a small budget the newest
+                    // replaces the last (RFC 6455 §5.5.3 allows answering only the most recent
+                    // ping), so a ping flood from a peer that does not read costs O(1) output.
+                    let frame_len = payload.len() + if self.role == Role::Client { 6 } else { 2 };
+                    let run = self.out.make_room_for_auto_pong(frame_len);
                     let before = self.out.len();
                     self.write_control(OpCode::Pong, &payload);
-                    self.out.mark_auto_pong(self.out.len() - before);
+                    self.out.mark_auto_pong(self.out.len() - before, run);
                 }
                 Ok(Step::Event(Event::Ping(payload)))
             }

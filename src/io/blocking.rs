@@ -451,9 +451,9 @@ impl<S: Transport> WebSocket<S> {
                             e.kind(),
                             io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                         )
-                        && limit.is_some_and(|l| {
-                            started.elapsed() + Duration::from_millis(2) >= l
-                        }) => {}
+                        && limit
+                            .is_some_and(|l| started.elapsed() + Duration::from_millis(2) >= l) => {
+                }
                 Err(e) => return Err(Error::Io(e)),
             }
         }
