@@ -62,6 +62,11 @@ fn after(now: Duration, d: Duration) -> Duration {
     now.checked_add(d).unwrap_or(Duration::MAX)
 }
 
+/// Whether `deadline` has come; `Duration::MAX` never does.
+fn due(now: Duration, deadline: Duration) -> bool {
+    deadline != Duration::MAX && now >= deadline
+}
+
 impl Timers {
     #[inline]
     pub fn on_receive(&mut self, n: usize) {
@@ -111,7 +116,7 @@ impl Timers {
         if self.close_timer_runs(config, ctx) {
             let timeout = config.close_timeout.unwrap_or_default();
             let deadline = *self.close_deadline.get_or_insert(after(now, timeout));
-            if now >= deadline {
+            if due(now, deadline) {
                 self.close_expired = true;
                 return Action::CloseTimeout;
             }
@@ -120,7 +125,7 @@ impl Timers {
             return Action::None;
         };
         if let Some(deadline) = self.pong_deadline {
-            if now < deadline {
+            if !due(now, deadline) {
                 return Action::None;
             }
             let min = config.keepalive_min_progress.max(1) as u64;
@@ -134,7 +139,7 @@ impl Timers {
         }
         match self.next_ping {
             None => self.next_ping = Some(after(now, interval)),
-            Some(at) if now >= at => {
+            Some(at) if due(now, at) => {
                 self.next_ping = None;
                 self.start_pong_wait(now, config);
                 self.pings_sent += 1;
