@@ -286,16 +286,13 @@ impl Connection {
 
     /// Drops the first `n` bytes of output: they were written to the transport.
     pub fn consume_output(&mut self, n: usize) {
-        self.timers.on_written(n);
         self.out.consume(n);
     }
 
     /// Takes the oldest run of output as owned bytes (for transports that take ownership, such
     /// as a channel or an io_uring submission).
     pub fn take_output(&mut self) -> Option<bytes::Bytes> {
-        let chunk = self.out.pop()?;
-        self.timers.on_written(chunk.len());
-        Some(chunk)
+        self.out.pop()
     }
 
     /// How many bytes are waiting to be written (the WebSocket API's `bufferedAmount`).
@@ -361,6 +358,7 @@ impl Connection {
             closing: self.state != State::Open && !self.should_close_transport(),
             receiving_frame: self.reader.mid_frame(),
             ping_unsent: self.out.start_position() < self.ping_end,
+            written: self.out.start_position(),
         }
     }
 

@@ -20,11 +20,12 @@ pub(crate) struct OutputQueue {
     /// Bytes ever removed from the front (written, taken, or dropped): with `len`, the position
     /// in the output stream of everything queued.
     consumed: u64,
-    /// The length of the automatic pong at the very end of `tail`, while nothing but automatic
-    /// pongs was queued after other output (0: none).
-    auto_pong: usize,
-    /// The bytes of the run of automatic pongs at the end of `tail` (including `auto_pong`).
-    auto_pong_run: usize,
+    /// The run of automatic pongs last queued: the stream position just past it (valid only
+    /// while nothing else was queued since, i.e. while it equals `end_position()`), its length,
+    /// and the length of its last pong.
+    pong_run_end: u64,
+    pong_run_len: usize,
+    last_pong_len: usize,
 }
 
 /// The most bytes of automatic pongs that wait unwritten at the end of the output before a newer
@@ -50,15 +51,11 @@ impl OutputQueue {
     /// Records that `n` bytes were appended to [`OutputQueue::tail`].
     pub fn appended(&mut self, n: usize) {
         self.len += n;
-        self.auto_pong = 0;
-        self.auto_pong_run = 0;
     }
 
     pub fn push_slice(&mut self, bytes: &[u8]) {
         self.tail.extend_from_slice(bytes);
         self.len += bytes.len();
-        self.auto_pong = 0;
-        self.auto_pong_run = 0;
     }
 
     /// The stream position just past everything queued so far.
@@ -76,9 +73,14 @@ impl OutputQueue {
     /// none of it has been written), so that the new one replaces it. Returns the bytes of the
     /// unwritten run kept, for [`OutputQueue::mark_auto_pong`].
     pub fn make_room_for_auto_pong(&mut self, next: usize) -> usize {
-        let last = core::mem::take(&mut self.auto_pong);
-        // Only the part of the run not yet written counts (the tail is consumed from its front).
-        let run = core::mem::take(&mut self.auto_pong_run).min(self.tail.len());
+        if self.pong_run_end != self.end_position() {
+            // Something else was queued after the run: it is not at the end any more.
+            return 0;
+        }
+        let last = self.last_pong_len;
+        // Only the part of the run not yet written counts (the tail is consumed from its front;
+        // a tail taken by `pop` or `clear` is empty).
+        let run = self.pong_run_len.min(self.tail.len());
         if run + next <= AUTO_PONG_BUDGET {
             return run;
         }
@@ -93,8 +95,9 @@ impl OutputQueue {
     /// Marks the last `n` bytes appended to the tail as an automatic pong, following a run of
     /// `run` bytes of them.
     pub fn mark_auto_pong(&mut self, n: usize, run: usize) {
-        self.auto_pong = n;
-        self.auto_pong_run = run + n;
+        self.last_pong_len = n;
+        self.pong_run_len = run + n;
+        self.pong_run_end = self.end_position();
     }
 
     /// Queues `bytes` as a chunk of its own, without copying.
@@ -105,8 +108,6 @@ impl OutputQueue {
         if !self.tail.is_empty() {
             self.chunks.push_back(self.tail.split().freeze());
         }
-        self.auto_pong = 0;
-        self.auto_pong_run = 0;
         self.len += bytes.len();
         self.chunks.push_back(bytes);
     }
@@ -165,11 +166,7 @@ impl OutputQueue {
     pub fn pop(&mut self) -> Option<Bytes> {
         let chunk = match self.chunks.pop_front() {
             Some(chunk) => chunk,
-            None if !self.tail.is_empty() => {
-                self.auto_pong = 0;
-                self.auto_pong_run = 0;
-                self.tail.split().freeze()
-            }
+            None if !self.tail.is_empty() => self.tail.split().freeze(),
             None => return None,
         };
         self.len -= chunk.len();
@@ -183,8 +180,6 @@ impl OutputQueue {
         self.tail = BytesMut::new();
         self.consumed += self.len as u64;
         self.len = 0;
-        self.auto_pong = 0;
-        self.auto_pong_run = 0;
     }
 }
 

@@ -28,8 +28,8 @@ pub(super) struct Timers {
     pong_deadline: Option<Duration>,
     /// Bytes received since the pong wait (or its last extension) began.
     received: u64,
-    /// Bytes written since the pong wait (or its last extension) began.
-    written: u64,
+    /// The output position when the pong wait (or its last extension) began.
+    written_at_start: u64,
     close_deadline: Option<Duration>,
     close_expired: bool,
     pings_sent: u64,
@@ -46,6 +46,8 @@ pub(super) struct Context {
     pub receiving_frame: bool,
     /// Our keepalive ping has not been completely written yet.
     pub ping_unsent: bool,
+    /// How many output bytes were ever written.
+    pub written: u64,
 }
 
 /// What `handle` asks the connection to do.
@@ -71,11 +73,6 @@ impl Timers {
     #[inline]
     pub fn on_receive(&mut self, n: usize) {
         self.received = self.received.saturating_add(n as u64);
-    }
-
-    #[inline]
-    pub fn on_written(&mut self, n: usize) {
-        self.written = self.written.saturating_add(n as u64);
     }
 
     pub fn on_pong(&mut self) {
@@ -130,18 +127,18 @@ impl Timers {
             }
             let min = config.keepalive_min_progress.max(1) as u64;
             let excused = (ctx.receiving_frame && self.received >= min)
-                || (ctx.ping_unsent && self.written >= min);
+                || (ctx.ping_unsent && ctx.written - self.written_at_start >= min);
             if !excused {
                 return Action::KeepaliveTimeout;
             }
-            self.start_pong_wait(now, config);
+            self.start_pong_wait(now, config, ctx);
             return Action::None;
         }
         match self.next_ping {
             None => self.next_ping = Some(after(now, interval)),
             Some(at) if due(now, at) => {
                 self.next_ping = None;
-                self.start_pong_wait(now, config);
+                self.start_pong_wait(now, config, ctx);
                 self.pings_sent += 1;
                 return Action::SendPing(self.pings_sent.to_be_bytes());
             }
@@ -150,9 +147,9 @@ impl Timers {
         Action::None
     }
 
-    fn start_pong_wait(&mut self, now: Duration, config: &Config) {
+    fn start_pong_wait(&mut self, now: Duration, config: &Config, ctx: Context) {
         self.pong_deadline = Some(after(now, config.keepalive_timeout));
         self.received = 0;
-        self.written = 0;
+        self.written_at_start = ctx.written;
     }
 }
