@@ -86,8 +86,9 @@ pub struct Config {
     /// [`keepalive_min_progress`](Self::keepalive_min_progress) says. Default 20 s.
     pub keepalive_timeout: Duration,
     /// When the pong deadline passes while a pong *could not* have arrived yet — a frame from
-    /// the peer is partly received (the pong can only come after it), or our ping is still
-    /// queued behind our own unwritten output — the wait is extended by another
+    /// the peer is partly received (the pong can only come after it), our ping is still queued
+    /// behind our own unwritten output, or reading is paused above the
+    /// [`output_high_water_mark`](Self::output_high_water_mark) — the wait is extended by another
     /// [`keepalive_timeout`](Self::keepalive_timeout) if at least this many bytes of that frame,
     /// or of our output, moved since the wait (or its last extension) began. Default 16 KiB:
     /// a link slower than 16 KiB per `keepalive_timeout` (0.8 KiB/s with the defaults) is

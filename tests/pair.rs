@@ -443,6 +443,18 @@ mod limits {
     use super::*;
     use common::{BINARY, FIN, KEY, PONG, TEXT, frame, header, mask_bytes};
 
+    /// Takes up to `n` bytes of `conn`'s output, as a slow transport would.
+    fn take_at_most(conn: &mut wsproto::Connection, n: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        while out.len() < n && conn.buffered_output() > 0 {
+            let run = conn.output();
+            let take = run.len().min(n - out.len());
+            out.extend_from_slice(&run[..take]);
+            conn.consume_output(take);
+        }
+        out
+    }
+
     /// A client frame (masked), as a hand-made peer sends it.
     fn from_client(b0: u8, payload: &[u8]) -> Vec<u8> {
         frame(b0, Some(KEY), payload)
@@ -598,13 +610,7 @@ mod limits {
         pair.advance(secs(10)); // the ping is queued now, behind the message
         while pair.server.conn.buffered_output() > 0 && pair.server.error().is_none() {
             // Let 64 KiB through per second.
-            let mut chunk = Vec::new();
-            while chunk.len() < 64 * 1024 {
-                let Some(bytes) = pair.server.conn.take_output() else {
-                    break;
-                };
-                chunk.extend_from_slice(&bytes);
-            }
+            let chunk = take_at_most(&mut pair.server.conn, 64 * 1024);
             written += chunk.len();
             pair.client.inject(&chunk);
             pair.advance(secs(1));
@@ -612,6 +618,36 @@ mod limits {
         assert!(pair.server.error().is_none(), "{:?}", pair.server.errors);
         assert!(written > 1 << 20);
         assert_eq!(pair.server.conn.state(), State::Open);
+    }
+
+    #[test]
+    fn a_pong_held_back_by_the_high_water_mark_is_not_cut_off() {
+        // The ping leaves at once, but 1 MiB queued right after it keeps reading paused while it
+        // drains at 64 KiB/s: the client's pong waits unread in the transport for 16 s.
+        let mut pair = Pair::new(quiet(), keepalive(10, 5));
+        pair.drive();
+        pair.server.write_blocked = true;
+        pair.advance(secs(10)); // the ping is queued
+        pair.server
+            .conn
+            .send_binary(&common::pattern(1 << 20))
+            .unwrap();
+        assert!(!pair.server.conn.wants_input());
+        while pair.server.conn.buffered_output() > 0 && pair.server.error().is_none() {
+            let chunk = take_at_most(&mut pair.server.conn, 64 * 1024);
+            pair.client.inject(&chunk);
+            pair.advance(secs(1));
+        }
+        assert!(pair.server.error().is_none(), "{:?}", pair.server.errors);
+        pair.server.write_blocked = false;
+        pair.advance(secs(1));
+        assert_eq!(pair.server.conn.state(), State::Open);
+        assert!(
+            pair.server
+                .event_list()
+                .iter()
+                .any(|e| matches!(e, Event::Pong(_)))
+        );
     }
 
     #[test]

@@ -107,7 +107,8 @@ impl Model {
             }
         }
         if self.close_sent {
-            return Err(SendError::Closed);
+            // Closing again does nothing (the handshake is under way or done).
+            return Ok(());
         }
         self.close_sent = true;
         self.streaming = None;

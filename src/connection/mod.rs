@@ -45,7 +45,9 @@ const READ_CHUNK: usize = 16 * 1024;
 ///    what [`output`](Self::output) / [`output_chunks`](Self::output_chunks) show and report it
 ///    with [`consume_output`](Self::consume_output).
 /// 3. **Sleep** until the transport is readable, writable again, or
-///    [`poll_timeout`](Self::poll_timeout) passes.
+///    [`poll_timeout`](Self::poll_timeout) passes. Wait for readability only while
+///    [`wants_input`](Self::wants_input) is true: above the output high-water mark, let the
+///    peer's bytes wait in the kernel until the output drains.
 ///
 /// Reading can create output (an automatic pong, the reply to a close), so drain both sides after
 /// every feed. A driver that follows these steps never loses a pong or a close reply.
@@ -357,7 +359,7 @@ impl Connection {
             open: self.state == State::Open && !self.failed,
             closing: self.state != State::Open && !self.should_close_transport(),
             receiving_frame: self.reader.mid_frame(),
-            ping_unsent: self.out.start_position() < self.ping_end,
+            output_in_the_way: self.out.start_position() < self.ping_end || !self.wants_input(),
             written: self.out.start_position(),
         }
     }

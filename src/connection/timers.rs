@@ -8,8 +8,8 @@
 //! Keepalive is judged by pong round trips only: a ping goes out one interval after the start
 //! and after each pong, whatever else arrives, and a pong must follow within the timeout. The
 //! wait is extended only while a pong could not have arrived (a frame from the peer is half
-//! received, or our ping still waits behind our own output) and that frame or our output is
-//! still moving at the configured minimum.
+//! received, our ping still waits behind our own output, or reading is paused because too much
+//! output waits) and that frame or our output is still moving at the configured minimum.
 //!
 //! The close timer runs from the first `handle_timeout` after the closing handshake started
 //! until the transport may be closed, through every phase (waiting for the peer's close, our
@@ -44,8 +44,9 @@ pub(super) struct Context {
     pub closing: bool,
     /// A frame from the peer is partly received: a pong cannot overtake it.
     pub receiving_frame: bool,
-    /// Our keepalive ping has not been completely written yet.
-    pub ping_unsent: bool,
+    /// Our output holds the pong back: our keepalive ping has not been completely written yet,
+    /// or reading is paused above the output high-water mark (a pong cannot be read).
+    pub output_in_the_way: bool,
     /// How many output bytes were ever written.
     pub written: u64,
 }
@@ -127,7 +128,7 @@ impl Timers {
             }
             let min = config.keepalive_min_progress.max(1) as u64;
             let excused = (ctx.receiving_frame && self.received >= min)
-                || (ctx.ping_unsent && ctx.written - self.written_at_start >= min);
+                || (ctx.output_in_the_way && ctx.written - self.written_at_start >= min);
             if !excused {
                 return Action::KeepaliveTimeout;
             }
