@@ -744,3 +744,52 @@ fn close_after_the_peer_closed_is_ok_in_both_drivers() {
         });
     }
 }
+
+#[test]
+fn data_lost_with_a_peer_that_left_after_closing_is_an_error() {
+    let close = frame(0x8, true, &1000u16.to_be_bytes(), true);
+    // The peer's close has arrived (it is in the connection), the peer is gone (writes fail).
+    let conn = |queued: bool| {
+        let mut c = wsproto::Connection::new(wsproto::Role::Server, Config::default());
+        if queued {
+            c.send_text("accepted").unwrap();
+        }
+        c.receive(&close);
+        c
+    };
+    let broken = || BrokenWrites { input: Vec::new() };
+    for queued in [false, true] {
+        // Blocking.
+        let mut ws = WebSocket::from_connection(broken(), conn(queued));
+        assert!(matches!(ws.read(), Ok(Message::Close(_))));
+        assert_eq!(ws.connection().has_unsent_data(), queued);
+        let end = ws.read();
+        if queued {
+            assert!(
+                matches!(&end, Err(Error::Io(e)) if e.kind() == ErrorKind::BrokenPipe),
+                "{end:?}"
+            );
+        } else {
+            // Only our close reply was lost: the peer closed and left.
+            assert!(matches!(end, Err(Error::Closed)), "{end:?}");
+        }
+        // tokio.
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async move {
+                let mut ws = WebSocketStream::from_connection(broken(), conn(queued));
+                assert!(matches!(ws.read().await, Ok(Message::Close(_))));
+                let end = ws.read().await;
+                if queued {
+                    assert!(
+                        matches!(&end, Err(Error::Io(e)) if e.kind() == ErrorKind::BrokenPipe),
+                        "{end:?}"
+                    );
+                } else {
+                    assert!(matches!(end, Err(Error::Closed)), "{end:?}");
+                }
+            });
+    }
+}

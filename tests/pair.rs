@@ -870,3 +870,22 @@ mod limits {
         assert_eq!(&f[6..], &mask_bytes(b"abc", KEY)[..]);
     }
 }
+
+mod unsent_data {
+    use super::*;
+
+    #[test]
+    fn has_unsent_data_tells_data_from_our_close_frame() {
+        let mut pair = Pair::new(quiet(), quiet());
+        let c = &mut pair.server.conn;
+        assert!(!c.has_unsent_data());
+        c.send_text("x").unwrap();
+        assert!(c.has_unsent_data());
+        c.close(CloseCode::NORMAL, "").unwrap();
+        assert!(c.has_unsent_data(), "the text is still before the close");
+        let n = c.output().len() - 4; // all but the 4-byte close frame
+        c.consume_output(n);
+        assert!(!c.has_unsent_data(), "only the close frame is left");
+        assert!(c.buffered_output() > 0);
+    }
+}

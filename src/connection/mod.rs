@@ -85,6 +85,8 @@ pub struct Connection {
     timers: Timers,
     /// The output position just past our last keepalive ping.
     ping_end: u64,
+    /// The output position where our close frame starts (once written).
+    close_at: u64,
     /// permessage-deflate state, when negotiated.
     #[cfg(feature = "deflate")]
     deflate: Option<Box<crate::extensions::deflate::DeflateCodec>>,
@@ -132,6 +134,7 @@ impl Connection {
             eof: false,
             timers: Timers::default(),
             ping_end: 0,
+            close_at: 0,
             #[cfg(feature = "deflate")]
             deflate: None,
         }
@@ -300,6 +303,20 @@ impl Connection {
     /// How many bytes are waiting to be written (the WebSocket API's `bufferedAmount`).
     pub fn buffered_output(&self) -> usize {
         self.out.len()
+    }
+
+    /// Whether output other than our close frame still waits to be written: messages, pings or
+    /// pongs queued before it (or anything, before a close).
+    ///
+    /// A driver whose write fails once the connection is closed uses it to tell a harmless
+    /// failure (only our close frame was lost: the peer closed and left) from data that was
+    /// accepted for sending and is now lost, which it reports as an error.
+    pub fn has_unsent_data(&self) -> bool {
+        if self.close_sent {
+            self.out.start_position() < self.close_at
+        } else {
+            !self.out.is_empty()
+        }
     }
 
     // ----- time -----

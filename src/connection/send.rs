@@ -222,6 +222,7 @@ impl Connection {
                 2 + reason.len()
             }
         };
+        self.close_at = self.out.end_position();
         self.write_control(OpCode::Close, &payload[..len]);
         self.close_sent = true;
         self.streaming_send = None;

@@ -357,8 +357,9 @@ impl<S: Transport> WebSocket<S> {
                 return Err(match e {
                     // A timer ended the connection while writing: say which.
                     Error::Connection(_) => e,
-                    // After the close handshake a peer that is already gone ends the connection.
-                    _ if self.closed() => Error::Closed,
+                    // After the close handshake a peer that is already gone ends the connection,
+                    // unless data accepted for sending is lost with it.
+                    _ if self.closed() && !self.conn.has_unsent_data() => Error::Closed,
                     _ => e,
                 });
             }

@@ -257,7 +257,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         if let Some(e) = self.io_error.take() {
             // The write error met while the previous event was delivered.
             self.done = true;
-            if self.conn.state() == crate::State::Closed {
+            if self.conn.state() == crate::State::Closed && !self.conn.has_unsent_data() {
                 return Poll::Ready(None);
             }
             return Poll::Ready(Some(Err(Error::Io(e))));
@@ -310,8 +310,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             }
             if let Poll::Ready(Err(e)) = flushed {
                 self.done = true;
-                // After the close handshake a peer that is already gone ends the connection.
-                if self.conn.state() == crate::State::Closed {
+                // After the close handshake a peer that is already gone ends the connection,
+                // unless data accepted for sending is lost with it.
+                if self.conn.state() == crate::State::Closed && !self.conn.has_unsent_data() {
                     return Poll::Ready(None);
                 }
                 return Poll::Ready(Some(Err(Error::Io(e))));
