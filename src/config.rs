@@ -85,8 +85,9 @@ pub struct Config {
     /// after a keepalive ping, unless the wait is extended as
     /// [`keepalive_min_progress`](Self::keepalive_min_progress) says. Default 20 s.
     pub keepalive_timeout: Duration,
-    /// When the pong deadline passes while a pong *could not* have arrived yet — a frame from
-    /// the peer is partly received (the pong can only come after it), our ping is still queued
+    /// When the pong deadline passes while a pong *could not* have arrived yet — a frame (or a
+    /// fragmented message) from the peer is partly received (the pong can only come after the
+    /// frame, and a peer often queues it after the message), our ping is still queued
     /// behind our own unwritten output, or reading is paused above the
     /// [`output_high_water_mark`](Self::output_high_water_mark) — the wait is extended by another
     /// [`keepalive_timeout`](Self::keepalive_timeout) if at least this many bytes of that frame,

@@ -596,6 +596,40 @@ mod limits {
     }
 
     #[test]
+    fn a_slow_fragmented_message_is_not_cut_off_between_its_frames() {
+        // 64 fragments of 32 KiB, one a second: at every deadline the peer is between two frames
+        // of its message, and queues its pong after the last one.
+        let mut pair = Pair::new(quiet(), keepalive(10, 5).max_message_size(4 << 20));
+        pair.drive();
+        pair.client.frozen = true;
+        for i in 0..64 {
+            let (b0, fin) = match i {
+                0 => (BINARY, false),
+                63 => (FIN | common::CONT, true),
+                _ => (common::CONT, false),
+            };
+            pair.server.inject(&from_client(b0, &[i as u8; 32 * 1024]));
+            if fin {
+                pair.server.inject(&from_client(FIN | PONG, b""));
+            }
+            pair.advance(secs(1));
+            assert!(
+                pair.server.error().is_none(),
+                "fragment {i}: {:?}",
+                pair.server.errors
+            );
+        }
+        let Some(Event::Binary(message)) = pair.server.event_list().into_iter().next() else {
+            panic!("{:?}", pair.server.events);
+        };
+        assert_eq!(message.len(), 2 << 20);
+        // A peer that stops in the middle of its message is still cut off.
+        pair.server.inject(&from_client(BINARY, &[0; 10]));
+        pair.advance(secs(30));
+        assert_eq!(pair.server.error(), Some(&Error::KeepaliveTimeout));
+    }
+
+    #[test]
     fn our_ping_behind_a_slowly_draining_output_is_not_cut_off() {
         // The server's ping waits behind 1 MiB of its own output that leaves at 64 KiB/s; the
         // client answers as soon as the ping arrives.

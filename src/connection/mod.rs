@@ -375,7 +375,7 @@ impl Connection {
         timers::Context {
             open: self.state == State::Open && !self.failed,
             closing: self.state != State::Open && !self.should_close_transport(),
-            receiving_frame: self.reader.mid_frame(),
+            receiving: self.reader.mid_message(),
             output_in_the_way: self.out.start_position() < self.ping_end || !self.wants_input(),
             written: self.out.start_position(),
         }

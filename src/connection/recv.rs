@@ -72,9 +72,9 @@ impl Reader {
         self.filled
     }
 
-    /// Part of a frame has arrived (a header, or some of a payload) but not all of it.
-    pub fn mid_frame(&self) -> bool {
-        self.frame.is_some() || self.filled > 0
+    /// Part of a frame or of a fragmented message has arrived, but not all of it.
+    pub fn mid_message(&self) -> bool {
+        self.frame.is_some() || self.message.is_some() || self.filled > 0
     }
 
     pub fn push(&mut self, data: &[u8]) {

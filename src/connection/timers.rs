@@ -7,8 +7,8 @@
 //!
 //! Keepalive is judged by pong round trips only: a ping goes out one interval after the start
 //! and after each pong, whatever else arrives, and a pong must follow within the timeout. The
-//! wait is extended only while a pong could not have arrived (a frame from the peer is half
-//! received, our ping still waits behind our own output, or reading is paused because too much
+//! wait is extended only while a pong could not have arrived (a frame or a fragmented message
+//! from the peer is half received, our ping still waits behind our own output, or reading is paused because too much
 //! output waits) and that frame or our output is still moving at the configured minimum.
 //!
 //! The close timer runs from the first `handle_timeout` after the closing handshake started
@@ -42,8 +42,9 @@ pub(super) struct Context {
     pub open: bool,
     /// The closing handshake has started and the transport may not be closed yet.
     pub closing: bool,
-    /// A frame from the peer is partly received: a pong cannot overtake it.
-    pub receiving_frame: bool,
+    /// A frame or a fragmented message from the peer is partly received: a pong cannot overtake
+    /// the frame (and is often queued behind the message).
+    pub receiving: bool,
     /// Our output holds the pong back: our keepalive ping has not been completely written yet,
     /// or reading is paused above the output high-water mark (a pong cannot be read).
     pub output_in_the_way: bool,
@@ -127,7 +128,7 @@ impl Timers {
                 return Action::None;
             }
             let min = config.keepalive_min_progress.max(1) as u64;
-            let excused = (ctx.receiving_frame && self.received >= min)
+            let excused = (ctx.receiving && self.received >= min)
                 || (ctx.output_in_the_way && ctx.written - self.written_at_start >= min);
             if !excused {
                 return Action::KeepaliveTimeout;
