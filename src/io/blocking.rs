@@ -314,11 +314,11 @@ impl<S: Transport> WebSocket<S> {
     /// [`io::ErrorKind::TimedOut`]; `None`: no limit of its own. Default 30 s.
     ///
     /// What was not written stays queued ([`buffered_amount`](Self::buffered_amount)): nothing
-    /// accepted for sending is dropped without an error. Independently of this, a write never
-    /// blocks past the connection's next timer (keepalive, close timeout), which may end the
-    /// connection: a peer that stops reading cannot hold a write forever while keepalive or a
-    /// close handshake runs. Needs a [`Transport`] that supports write timeouts (TCP and Unix
-    /// sockets do); with one that does not, writes block as long as the stream makes them.
+    /// accepted for sending is dropped without an error. Once the close handshake has started, a
+    /// write also never blocks past the close timeout, which ends the connection. (Keepalive
+    /// runs in [`read`](Self::read), where the pongs are read: a write does not wait for it.)
+    /// Needs a [`Transport`] that supports write timeouts (TCP and Unix sockets do); with one
+    /// that does not, writes block as long as the stream makes them.
     pub fn set_write_timeout(&mut self, timeout: Option<Duration>) {
         self.write_timeout = timeout;
     }
