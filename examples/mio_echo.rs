@@ -58,7 +58,8 @@ fn main() -> io::Result<()> {
         config: Config::default()
             .max_frame_size(LIMIT)
             .max_message_size(LIMIT)
-            .keepalive(Some(Duration::from_secs(30)), Duration::from_secs(10)),
+            .keepalive_interval(Some(Duration::from_secs(30)))
+            .keepalive_timeout(Duration::from_secs(10)),
     };
     server
         .poll

@@ -110,7 +110,8 @@ mod linux {
             config: Config::default()
                 .max_frame_size(LIMIT)
                 .max_message_size(LIMIT)
-                .keepalive(Some(Duration::from_secs(30)), Duration::from_secs(10)),
+                .keepalive_interval(Some(Duration::from_secs(30)))
+                .keepalive_timeout(Duration::from_secs(10)),
         };
         match server.run() {
             Ok(()) => ExitCode::SUCCESS,

@@ -257,7 +257,8 @@ fn keepalive_times_out_against_a_silent_peer() {
     within_limit(|| {
         let (mut raw, s) = tcp_pair();
         let config = Config::default()
-            .keepalive(Some(Duration::from_millis(50)), Duration::from_millis(100));
+            .keepalive_interval(Some(Duration::from_millis(50)))
+            .keepalive_timeout(Duration::from_millis(100));
         let mut server = WebSocket::from_connection(s, Connection::new(Role::Server, config));
         // The peer never answers: the read must not block forever.
         match server.read() {
@@ -274,8 +275,9 @@ fn keepalive_times_out_against_a_silent_peer() {
 #[test]
 fn keepalive_pings_are_answered_and_the_connection_stays_up() {
     within_limit(|| {
-        let config =
-            Config::default().keepalive(Some(Duration::from_millis(20)), Duration::from_secs(5));
+        let config = Config::default()
+            .keepalive_interval(Some(Duration::from_millis(20)))
+            .keepalive_timeout(Duration::from_secs(5));
         let (mut client, mut server) = ws_pair(config);
         let server = thread::spawn(move || {
             // Keep reading for a while: pongs from the client arrive as events.

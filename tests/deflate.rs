@@ -262,7 +262,9 @@ proptest! {
         let p = params(no_context_takeover, threshold);
         for sender_role in [Role::Client, Role::Server] {
             let receiver_role = if sender_role == Role::Client { Role::Server } else { Role::Client };
-            let mut tx = endpoint(sender_role, Config::default().max_send_frame_size(frame_size), &p);
+            let mut config = Config::default();
+            config.max_send_frame_size = frame_size;
+            let mut tx = endpoint(sender_role, config, &p);
             let mut rx = endpoint(receiver_role, Config::default().stream_messages(streaming), &p);
             let mut expected = Vec::new();
             for m in &msgs {

@@ -392,7 +392,9 @@ async fn nginx_read_timeout_closes_idle_connections_unless_keepalive_pings() {
 
     // With pings every 500 ms (well under the 2 s timeout) the connection survives 4 s idle.
     let keepalive = Options::default().config(
-        Config::default().keepalive(Some(Duration::from_millis(500)), Duration::from_secs(5)),
+        Config::default()
+            .keepalive_interval(Some(Duration::from_millis(500)))
+            .keepalive_timeout(Duration::from_secs(5)),
     );
     let (mut alive, _) = WebSocketStream::connect_with_options(&nginx.url(), &keepalive)
         .await

@@ -309,7 +309,7 @@ async fn serve(stream: TcpStream, report: Arc<Report>) {
         "text-fragmented-receive" => {
             deflate = None;
             // Three frames of 3 bytes: the split falls inside `€` and `😀`.
-            config = config.max_send_frame_size(Some(3));
+            config = config.max_send_frame_size(3);
         }
         _ => {}
     }
@@ -597,7 +597,7 @@ async fn wsproto_client(base: &str, scenario: &str, peer_deflate: bool) -> Resul
             // Our sender splits at any byte when frames are limited to 3 bytes.
             let options = plain
                 .clone()
-                .config(Config::default().max_send_frame_size(Some(3)));
+                .config(Config::default().max_send_frame_size(3));
             let (mut ws, _) = connect(&url, &options).await?;
             expect_echo(&mut ws, text(FRAGMENTED)).await?;
             close_normally(ws).await

@@ -19,8 +19,15 @@ fn ms(m: u64) -> Duration {
     Duration::from_millis(m)
 }
 
+/// The defaults without keepalive (a peer that never pings on its own).
+fn quiet() -> Config {
+    Config::default().keepalive_interval(None)
+}
+
 fn keepalive(interval: u64, timeout: u64) -> Config {
-    Config::default().keepalive(Some(secs(interval)), secs(timeout))
+    quiet()
+        .keepalive_interval(Some(secs(interval)))
+        .keepalive_timeout(secs(timeout))
 }
 
 mod keepalive {
@@ -28,7 +35,7 @@ mod keepalive {
 
     #[test]
     fn ping_after_an_idle_interval_and_the_pong_clears_it() {
-        let mut pair = Pair::new(keepalive(10, 5), Config::default());
+        let mut pair = Pair::new(keepalive(10, 5), quiet());
         let t0 = pair.now;
         pair.drive();
         pair.advance(ms(9_999));
@@ -59,36 +66,30 @@ mod keepalive {
     }
 
     #[test]
-    fn no_ping_while_the_peer_sends() {
-        let mut pair = Pair::new(keepalive(10, 5), Config::default());
+    fn pings_go_on_while_the_peer_sends() {
+        // Only pong round trips count: traffic from the peer does not postpone the ping (so a
+        // peer that trickles bytes cannot stand in for answering).
+        let mut pair = Pair::new(keepalive(10, 5), quiet());
         pair.drive();
         let t0 = pair.now;
         for _ in 0..15 {
             pair.server.conn.send_text("tick").unwrap();
             pair.advance(secs(4));
         }
-        assert!(pair.server.ping_times().is_empty(), "pinged a talking peer");
-        assert_eq!(pair.client.event_list().len(), 15);
-        // The last tick arrived at t0 + 56 s; silence since. The ping goes out after one to two
-        // intervals of silence.
-        let last = t0 + secs(56);
-        pair.advance(secs(30));
-        let pings = pair.server.ping_times();
-        assert!(
-            pings[0] >= last + secs(10) && pings[0] <= last + secs(20),
-            "{pings:?}"
+        assert_eq!(
+            pair.client.event_list().len(),
+            15 + 6,
+            "15 ticks and 6 pongs"
         );
-        // Then, answered, one per interval.
-        for w in pings.windows(2) {
-            assert_eq!(w[1] - w[0], secs(10), "{pings:?}");
-        }
+        let expected: Vec<_> = (1..=6).map(|i| t0 + secs(10 * i)).collect();
+        assert_eq!(pair.server.ping_times(), expected);
         assert!(pair.client.error().is_none());
     }
 
     #[test]
     fn our_own_sending_does_not_count_as_liveness() {
         // Keepalive checks that the peer is alive: only received bytes postpone the ping.
-        let mut pair = Pair::new(keepalive(10, 5), Config::default());
+        let mut pair = Pair::new(keepalive(10, 5), quiet());
         pair.drive();
         let t0 = pair.now;
         for _ in 0..6 {
@@ -100,7 +101,7 @@ mod keepalive {
 
     #[test]
     fn late_pong_within_the_deadline_is_enough() {
-        let mut pair = Pair::new(keepalive(10, 5), Config::default());
+        let mut pair = Pair::new(keepalive(10, 5), quiet());
         let t0 = pair.now;
         pair.drive();
         pair.advance(ms(9_000));
@@ -118,7 +119,7 @@ mod keepalive {
 
     #[test]
     fn keepalive_timeout_when_the_peer_does_not_answer() {
-        let mut pair = Pair::new(keepalive(10, 5), Config::default().auto_pong(false));
+        let mut pair = Pair::new(keepalive(10, 5), quiet().auto_pong(false));
         let t0 = pair.now;
         pair.drive();
         pair.advance(secs(14));
@@ -144,7 +145,7 @@ mod keepalive {
 
     #[test]
     fn keepalive_timeout_with_a_hung_peer() {
-        let mut pair = Pair::new(Config::default(), keepalive(30, 10));
+        let mut pair = Pair::new(quiet(), keepalive(30, 10));
         let t0 = pair.now;
         pair.drive();
         pair.client.frozen = true;
@@ -163,7 +164,7 @@ mod keepalive {
 
     #[test]
     fn data_does_not_stand_in_for_a_missing_pong() {
-        let mut pair = Pair::new(keepalive(10, 5), Config::default().auto_pong(false));
+        let mut pair = Pair::new(keepalive(10, 5), quiet().auto_pong(false));
         let t0 = pair.now;
         pair.drive();
         pair.advance(secs(10));
@@ -179,7 +180,7 @@ mod keepalive {
 
     #[test]
     fn an_application_pong_answers_too() {
-        let mut pair = Pair::new(keepalive(10, 5), Config::default().auto_pong(false));
+        let mut pair = Pair::new(keepalive(10, 5), quiet().auto_pong(false));
         pair.drive();
         pair.advance(secs(10));
         let Some((_, Event::Ping(payload))) = pair.server.events.last().cloned() else {
@@ -216,7 +217,7 @@ mod closing {
 
     #[test]
     fn clean_close_started_by_the_client() {
-        let mut pair = Pair::new(Config::default(), Config::default());
+        let mut pair = Pair::new(quiet(), quiet());
         pair.client.conn.send_text("last words").unwrap();
         pair.client.conn.close(CloseCode::NORMAL, "bye").unwrap();
         let t = pair.now;
@@ -235,7 +236,7 @@ mod closing {
 
     #[test]
     fn clean_close_started_by_the_server() {
-        let mut pair = Pair::new(Config::default(), Config::default());
+        let mut pair = Pair::new(quiet(), quiet());
         pair.server
             .conn
             .close(CloseCode::GOING_AWAY, "restart")
@@ -250,7 +251,7 @@ mod closing {
     #[test]
     fn close_timeout_when_the_peer_never_replies() {
         for client_closes in [true, false] {
-            let config = Config::default().close_timeout(Some(secs(5)));
+            let config = quiet().close_timeout(Some(secs(5)));
             let mut pair = Pair::new(config.clone(), config);
             let t0 = pair.now;
             let (closer, hung) = if client_closes {
@@ -283,7 +284,7 @@ mod closing {
 
     #[test]
     fn client_waits_for_the_server_to_close_the_transport() {
-        let config = Config::default().close_timeout(Some(secs(5)));
+        let config = quiet().close_timeout(Some(secs(5)));
         let mut pair = Pair::new(config.clone(), config);
         pair.server.keep_transport_open = true;
         let t0 = pair.now;
@@ -305,7 +306,7 @@ mod closing {
 
     #[test]
     fn client_wait_starts_at_its_reply_to_a_server_close() {
-        let config = Config::default().close_timeout(Some(secs(5)));
+        let config = quiet().close_timeout(Some(secs(5)));
         let mut pair = Pair::new(config.clone(), config);
         pair.server.keep_transport_open = true;
         pair.advance(secs(3));
@@ -322,7 +323,7 @@ mod closing {
 
     #[test]
     fn without_a_close_timeout_the_client_waits_for_eof_forever() {
-        let config = Config::default().close_timeout(None);
+        let config = quiet().close_timeout(None);
         let mut pair = Pair::new(config.clone(), config);
         pair.server.keep_transport_open = true;
         pair.client.conn.close(CloseCode::NORMAL, "").unwrap();
@@ -339,7 +340,7 @@ mod closing {
 
     #[test]
     fn simultaneous_close() {
-        let mut pair = Pair::new(Config::default(), Config::default());
+        let mut pair = Pair::new(quiet(), quiet());
         pair.client.conn.close(CloseCode(4001), "client").unwrap();
         pair.server.conn.close(CloseCode(4002), "server").unwrap();
         assert_eq!(pair.client.conn.state(), State::Closing);
@@ -362,7 +363,7 @@ mod closing {
 
     #[test]
     fn simultaneous_close_with_data_in_flight() {
-        let mut pair = Pair::new(Config::default(), Config::default());
+        let mut pair = Pair::new(quiet(), quiet());
         pair.client.conn.send_binary(b"c1").unwrap();
         pair.server.conn.send_binary(b"s1").unwrap();
         pair.client.conn.close_without_code().unwrap();
@@ -385,7 +386,7 @@ mod closing {
     #[test]
     fn protocol_error_close_frame_reaches_the_peer_before_the_transport_closes() {
         // The server fails the connection: the client's message exceeds its limit (1009).
-        let mut pair = Pair::new(Config::default(), Config::default().max_message_size(10));
+        let mut pair = Pair::new(quiet(), quiet().max_message_size(10));
         pair.client.conn.send_binary(&[0; 11]).unwrap();
         pair.drive();
         assert!(matches!(pair.server.error(), Some(Error::Protocol(_))));
@@ -407,7 +408,7 @@ mod traffic {
 
     #[test]
     fn messages_both_ways_through_read_buf() {
-        let mut pair = Pair::new(Config::default(), Config::default());
+        let mut pair = Pair::new(quiet(), quiet());
         pair.client.use_read_buf = true;
         pair.server.use_read_buf = true;
         let big = common::pattern(300_000);
@@ -432,5 +433,493 @@ mod traffic {
                 Event::Pong(Bytes::from_static(b"x"))
             ]
         );
+    }
+}
+
+/// Issue 10: what a peer that floods, stops reading, trickles or half-closes can cost, on the
+/// virtual clock. (The drivers' side of the same cases runs over real sockets in
+/// `tests/limits_drivers.rs`.)
+mod limits {
+    use super::*;
+    use common::{BINARY, FIN, KEY, PONG, TEXT, frame, header, mask_bytes};
+
+    /// Takes up to `n` bytes of `conn`'s output, as a slow transport would.
+    fn take_at_most(conn: &mut wsproto::Connection, n: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        while out.len() < n && conn.buffered_output() > 0 {
+            let run = conn.output();
+            let take = run.len().min(n - out.len());
+            out.extend_from_slice(&run[..take]);
+            conn.consume_output(take);
+        }
+        out
+    }
+
+    /// A client frame (masked), as a hand-made peer sends it.
+    fn from_client(b0: u8, payload: &[u8]) -> Vec<u8> {
+        frame(b0, Some(KEY), payload)
+    }
+
+    #[test]
+    fn the_defaults_are_the_documented_ones() {
+        let c = Config::default();
+        assert_eq!(c.keepalive_interval, Some(secs(20)));
+        assert_eq!(c.keepalive_timeout, secs(20));
+        assert_eq!(c.keepalive_min_progress, 16 * 1024);
+        assert_eq!(c.close_timeout, Some(secs(10)));
+        assert_eq!(c.output_high_water_mark, 128 * 1024);
+        assert_eq!(c.max_frame_size, 16 << 20);
+        assert_eq!(c.max_message_size, 64 << 20);
+        assert_eq!(c.max_send_frame_size, None);
+    }
+
+    #[test]
+    fn default_keepalive_closes_a_silent_peer() {
+        let mut pair = Pair::new(quiet(), Config::default());
+        let t0 = pair.now;
+        pair.drive();
+        pair.client.frozen = true;
+        pair.advance(secs(60));
+        // A ping at 20 s, no pong by 40 s: aborted.
+        assert_eq!(
+            pair.server.errors,
+            [(t0 + secs(40), Error::KeepaliveTimeout)]
+        );
+        assert_eq!(pair.server.transport_closed, Some(t0 + secs(40)));
+    }
+
+    #[test]
+    fn a_ping_flood_from_a_peer_that_does_not_read_costs_constant_output() {
+        let mut pair = Pair::new(quiet(), quiet());
+        pair.client.frozen = true;
+        pair.server.write_blocked = true;
+        let mut max = 0;
+        for i in 0..20_000u32 {
+            pair.server
+                .inject(&from_client(FIN | PING, &i.to_be_bytes()));
+            if i % 100 == 0 {
+                pair.drive();
+                max = max.max(pair.server.conn.buffered_output());
+            }
+        }
+        pair.drive();
+        assert_eq!(pair.server.ping_times().len(), 20_000);
+        assert!(max <= 1024 + 6, "unwritten pongs grew to {max} bytes");
+        // When the transport takes bytes again, the newest ping is answered last.
+        pair.server.write_blocked = false;
+        pair.drive();
+        let pongs = parse_frames(&pair.server.written);
+        assert!(pongs.iter().all(|f| f.opcode == PONG));
+        assert_eq!(pongs.last().unwrap().payload, 19_999u32.to_be_bytes());
+    }
+
+    #[test]
+    fn reading_pauses_above_the_output_high_water_mark() {
+        let config = quiet().output_high_water_mark(64 * 1024);
+        let mut pair = Pair::new(quiet(), config);
+        pair.server.write_blocked = true;
+        pair.server.conn.send_binary(&[7; 100_000]).unwrap();
+        assert!(!pair.server.conn.wants_input());
+        pair.client.conn.send_text("held back").unwrap();
+        pair.drive();
+        // The client's message waits in the transport, not in the server.
+        assert!(pair.server.events.is_empty());
+        assert_eq!(pair.server.conn.buffered_input(), 0);
+        assert!(pair.server.unread() > 0);
+        // Once the output drains, reading resumes.
+        pair.server.write_blocked = false;
+        pair.drive();
+        assert!(pair.server.conn.wants_input());
+        assert_eq!(pair.server.event_list(), [Event::Text("held back".into())]);
+        assert_eq!(
+            pair.client.event_list(),
+            [Event::Binary(vec![7; 100_000].into())]
+        );
+    }
+
+    #[test]
+    fn a_trickle_inside_one_frame_does_not_keep_the_connection_alive() {
+        let mut pair = Pair::new(quiet(), keepalive(10, 5));
+        let t0 = pair.now;
+        pair.drive();
+        pair.client.frozen = true;
+        // A frame announcing 1 MiB, then one byte a second.
+        pair.server
+            .inject(&header(FIN | BINARY, Some(KEY), 1 << 20));
+        for _ in 0..30 {
+            pair.server.inject(&[0]);
+            pair.advance(secs(1));
+        }
+        // Pinged at 10 s; the wait was not extended (1 byte per window is no progress).
+        assert_eq!(
+            pair.server.errors,
+            [(t0 + secs(15), Error::KeepaliveTimeout)]
+        );
+    }
+
+    #[test]
+    fn a_large_frame_on_a_slow_link_is_not_cut_off() {
+        // 2 MiB at 32 KiB/s takes 64 s, far longer than the pong wait of 5 s: the wait is
+        // extended while the frame keeps moving faster than 16 KiB per wait.
+        let mut pair = Pair::new(quiet(), keepalive(10, 5).max_message_size(4 << 20));
+        let t0 = pair.now;
+        pair.drive();
+        pair.client.frozen = true;
+        let payload = common::pattern(2 << 20);
+        let wire = from_client(FIN | BINARY, &payload);
+        let chunks: Vec<_> = wire.chunks(32 * 1024).collect();
+        for (i, chunk) in chunks.iter().enumerate() {
+            pair.server.inject(chunk);
+            if i == chunks.len() - 1 {
+                // The peer's pong follows its frame.
+                pair.server.inject(&from_client(FIN | PONG, b""));
+            }
+            pair.advance(secs(1));
+        }
+        assert!(pair.server.error().is_none(), "{:?}", pair.server.errors);
+        let pings = |e: &common::pair::Endpoint| {
+            parse_frames(&e.written)
+                .iter()
+                .filter(|f| f.opcode == PING)
+                .count()
+        };
+        assert_eq!(pings(&pair.server), 1);
+        assert!(pair.now > t0 + secs(60));
+        assert!(
+            pair.server
+                .event_list()
+                .contains(&Event::Binary(payload.into()))
+        );
+        // Keepalive goes on as usual.
+        pair.advance(secs(10));
+        assert_eq!(pings(&pair.server), 2);
+    }
+
+    #[test]
+    fn a_slow_fragmented_message_is_not_cut_off_between_its_frames() {
+        // 64 fragments of 32 KiB, one a second: at every deadline the peer is between two frames
+        // of its message, and queues its pong after the last one.
+        let mut pair = Pair::new(quiet(), keepalive(10, 5).max_message_size(4 << 20));
+        pair.drive();
+        pair.client.frozen = true;
+        for i in 0..64 {
+            let (b0, fin) = match i {
+                0 => (BINARY, false),
+                63 => (FIN | common::CONT, true),
+                _ => (common::CONT, false),
+            };
+            pair.server.inject(&from_client(b0, &[i as u8; 32 * 1024]));
+            if fin {
+                pair.server.inject(&from_client(FIN | PONG, b""));
+            }
+            pair.advance(secs(1));
+            assert!(
+                pair.server.error().is_none(),
+                "fragment {i}: {:?}",
+                pair.server.errors
+            );
+        }
+        let Some(Event::Binary(message)) = pair.server.event_list().into_iter().next() else {
+            panic!("{:?}", pair.server.events);
+        };
+        assert_eq!(message.len(), 2 << 20);
+        // A peer that stops in the middle of its message is still cut off.
+        pair.server.inject(&from_client(BINARY, &[0; 10]));
+        pair.advance(secs(30));
+        assert_eq!(pair.server.error(), Some(&Error::KeepaliveTimeout));
+    }
+
+    #[test]
+    fn our_ping_behind_a_slowly_draining_output_is_not_cut_off() {
+        // The server's ping waits behind 1 MiB of its own output that leaves at 64 KiB/s; the
+        // client answers as soon as the ping arrives.
+        let mut pair = Pair::new(quiet(), keepalive(10, 5));
+        pair.drive();
+        pair.server
+            .conn
+            .send_binary(&common::pattern(1 << 20))
+            .unwrap();
+        let mut written = 0usize;
+        pair.server.write_blocked = true;
+        pair.advance(secs(10)); // the ping is queued now, behind the message
+        while pair.server.conn.buffered_output() > 0 && pair.server.error().is_none() {
+            // Let 64 KiB through per second.
+            let chunk = take_at_most(&mut pair.server.conn, 64 * 1024);
+            written += chunk.len();
+            pair.client.inject(&chunk);
+            pair.advance(secs(1));
+        }
+        assert!(pair.server.error().is_none(), "{:?}", pair.server.errors);
+        assert!(written > 1 << 20);
+        assert_eq!(pair.server.conn.state(), State::Open);
+    }
+
+    #[test]
+    fn a_pong_held_back_by_the_high_water_mark_is_not_cut_off() {
+        // The ping leaves at once, but 1 MiB queued right after it keeps reading paused while it
+        // drains at 64 KiB/s: the client's pong waits unread in the transport for 16 s.
+        let mut pair = Pair::new(quiet(), keepalive(10, 5));
+        pair.drive();
+        pair.server.write_blocked = true;
+        pair.advance(secs(10)); // the ping is queued
+        pair.server
+            .conn
+            .send_binary(&common::pattern(1 << 20))
+            .unwrap();
+        assert!(!pair.server.conn.wants_input());
+        while pair.server.conn.buffered_output() > 0 && pair.server.error().is_none() {
+            let chunk = take_at_most(&mut pair.server.conn, 64 * 1024);
+            pair.client.inject(&chunk);
+            pair.advance(secs(1));
+        }
+        assert!(pair.server.error().is_none(), "{:?}", pair.server.errors);
+        pair.server.write_blocked = false;
+        pair.advance(secs(1));
+        assert_eq!(pair.server.conn.state(), State::Open);
+        assert!(
+            pair.server
+                .event_list()
+                .iter()
+                .any(|e| matches!(e, Event::Pong(_)))
+        );
+    }
+
+    #[test]
+    fn close_timeout_covers_a_close_frame_stuck_behind_output() {
+        let config = quiet().close_timeout(Some(secs(5)));
+        let mut pair = Pair::new(quiet(), config);
+        let t0 = pair.now;
+        pair.server.write_blocked = true;
+        pair.server.conn.send_binary(&[1; 500_000]).unwrap();
+        pair.server.conn.close(CloseCode::NORMAL, "").unwrap();
+        pair.advance(ms(4_999));
+        assert!(pair.server.transport_closed.is_none());
+        pair.advance(ms(1));
+        assert_eq!(pair.server.errors, [(t0 + secs(5), Error::CloseTimeout)]);
+        assert!(pair.server.conn.should_close_transport());
+        assert_eq!(pair.server.conn.buffered_output(), 0, "output dropped");
+        assert_eq!(pair.server.transport_closed, Some(t0 + secs(5)));
+    }
+
+    #[test]
+    fn close_timeout_covers_a_reply_the_peer_does_not_read() {
+        // The peer sent its close and then stopped reading: our reply cannot leave.
+        let config = quiet()
+            .close_timeout(Some(secs(5)))
+            .output_high_water_mark(usize::MAX);
+        let mut pair = Pair::new(quiet(), config);
+        pair.server.write_blocked = true;
+        pair.server.conn.send_binary(&[1; 500_000]).unwrap();
+        pair.client.conn.close(CloseCode::NORMAL, "").unwrap();
+        pair.drive();
+        let t = pair.now;
+        assert_eq!(pair.server.conn.state(), State::Closed);
+        assert!(!pair.server.conn.should_close_transport());
+        pair.advance(secs(5));
+        assert_eq!(pair.server.errors, [(t + secs(5), Error::CloseTimeout)]);
+        assert_eq!(pair.server.transport_closed, Some(t + secs(5)));
+    }
+
+    #[test]
+    fn close_timeout_bounds_the_close_frame_of_a_protocol_error() {
+        let config = quiet().close_timeout(Some(secs(5))).max_message_size(10);
+        let mut pair = Pair::new(quiet(), config);
+        pair.server.write_blocked = true;
+        pair.client.conn.send_binary(&[0; 11]).unwrap();
+        pair.drive();
+        let t = pair.now;
+        assert!(matches!(pair.server.error(), Some(Error::Protocol(_))));
+        assert!(
+            pair.server.conn.buffered_output() > 0,
+            "the 1009 close waits"
+        );
+        assert!(!pair.server.conn.should_close_transport());
+        pair.advance(secs(5));
+        // No second error; the transport is closed whatever is buffered.
+        assert_eq!(pair.server.errors.len(), 1);
+        assert_eq!(pair.server.transport_closed, Some(t + secs(5)));
+        assert_eq!(pair.server.conn.buffered_output(), 0);
+    }
+
+    #[test]
+    fn a_half_closed_peer_gets_our_reply_and_everything_queued() {
+        let mut pair = Pair::new(quiet(), quiet().output_high_water_mark(usize::MAX));
+        // The server has data queued that the transport has not taken yet.
+        pair.server.write_blocked = true;
+        pair.server.conn.send_binary(&[5; 200_000]).unwrap();
+        pair.server.conn.send_text("last").unwrap();
+        // The client sends its close, then ends its side of TCP (but still reads).
+        pair.client.conn.close(CloseCode::NORMAL, "bye").unwrap();
+        pair.drive();
+        pair.server.deliver_eof();
+        pair.drive();
+        assert!(pair.server.saw_eof());
+        assert_eq!(pair.server.conn.state(), State::Closed);
+        assert!(pair.server.error().is_none());
+        assert!(
+            !pair.server.conn.should_close_transport(),
+            "output still queued"
+        );
+        assert!(pair.server.transport_closed.is_none());
+        pair.server.write_blocked = false;
+        pair.drive();
+        assert_eq!(
+            pair.client.event_list(),
+            [
+                Event::Binary(vec![5; 200_000].into()),
+                Event::Text("last".into()),
+                Event::Close(Some(CloseFrame::new(CloseCode::NORMAL, "")))
+            ]
+        );
+        assert!(pair.server.transport_closed.is_some());
+        assert!(pair.client.transport_closed.is_some());
+    }
+
+    #[test]
+    fn end_of_input_after_a_close_still_lets_the_reply_out() {
+        // The peer's close and its EOF arrive together, while our output is blocked.
+        let mut pair = Pair::new(quiet(), quiet());
+        pair.client.frozen = true;
+        pair.server.write_blocked = true;
+        pair.server.conn.send_text("queued").unwrap();
+        pair.server
+            .inject(&from_client(FIN | CLOSE, &1000u16.to_be_bytes()));
+        pair.server.deliver_eof();
+        pair.drive();
+        assert_eq!(pair.server.conn.state(), State::Closed);
+        assert!(pair.server.error().is_none());
+        assert!(
+            !pair.server.conn.should_close_transport(),
+            "the reply is still queued"
+        );
+        pair.server.write_blocked = false;
+        pair.drive();
+        let frames = parse_frames(&pair.server.written);
+        assert_eq!(frames.len(), 2);
+        assert_eq!(
+            (frames[0].opcode, &frames[0].payload[..]),
+            (TEXT, &b"queued"[..])
+        );
+        assert_eq!(frames[1].opcode, CLOSE);
+        assert!(pair.server.transport_closed.is_some());
+    }
+
+    #[test]
+    fn close_after_the_peer_closed_is_ok_and_sends_nothing() {
+        let mut pair = Pair::new(quiet(), quiet());
+        pair.client.conn.close(CloseCode::NORMAL, "bye").unwrap();
+        pair.drive();
+        pair.assert_clean_close();
+        let written = pair.server.written.len();
+        assert_eq!(
+            pair.server.conn.close(CloseCode::GOING_AWAY, "late"),
+            Ok(())
+        );
+        assert_eq!(pair.client.conn.close(CloseCode::NORMAL, ""), Ok(()));
+        assert_eq!(pair.server.conn.buffered_output(), 0);
+        pair.drive();
+        assert_eq!(pair.server.written.len(), written);
+    }
+
+    #[test]
+    fn huge_durations_mean_never_and_do_not_panic() {
+        let huge = quiet()
+            .keepalive_interval(Some(Duration::MAX))
+            .keepalive_timeout(Duration::MAX)
+            .close_timeout(Some(Duration::MAX));
+        let mut pair = Pair::new(huge.clone(), huge);
+        pair.drive();
+        pair.advance(Duration::from_secs(u64::MAX / 4));
+        assert!(pair.server.ping_times().is_empty());
+        pair.client.conn.close(CloseCode::NORMAL, "").unwrap();
+        pair.server.frozen = true;
+        pair.advance(Duration::from_secs(u64::MAX / 4));
+        assert!(pair.client.error().is_none());
+        assert_eq!(pair.client.conn.state(), State::Closing);
+        // A keepalive ping that is due at once, with a pong wait of forever.
+        let mut c = common::conn(
+            wsproto::Role::Server,
+            quiet()
+                .keepalive_interval(Some(Duration::ZERO))
+                .keepalive_timeout(Duration::MAX),
+        );
+        let late = Duration::MAX - Duration::from_secs(1);
+        c.handle_timeout(late);
+        c.handle_timeout(late);
+        assert_eq!(parse_frames(&common::take_output(&mut c))[0].opcode, PING);
+        c.handle_timeout(Duration::MAX);
+        assert_eq!(c.poll_event(), Ok(None));
+        assert_eq!(c.state(), State::Open);
+    }
+
+    #[test]
+    fn every_timer_ends_in_should_close_transport() {
+        // Keepalive, close timeout while closing, reply stuck, client waiting for EOF, error
+        // frame stuck: each, when it fires, lets the transport be closed.
+        type Setup = fn(&mut Pair);
+        let cases: [(&str, Setup); 5] = [
+            ("keepalive", |p| {
+                p.client.frozen = true;
+            }),
+            ("close unanswered", |p| {
+                p.client.frozen = true;
+                p.server.conn.close(CloseCode::NORMAL, "").unwrap();
+            }),
+            ("reply stuck", |p| {
+                p.server.write_blocked = true;
+                p.client.conn.close(CloseCode::NORMAL, "").unwrap();
+            }),
+            ("close frame stuck", |p| {
+                p.server.write_blocked = true;
+                p.server.conn.close(CloseCode::NORMAL, "").unwrap();
+            }),
+            ("error frame stuck", |p| {
+                p.server.write_blocked = true;
+                p.server.inject(&from_client(FIN | 0x3, b""));
+            }),
+        ];
+        for (name, setup) in cases {
+            let config = keepalive(10, 5).close_timeout(Some(secs(3)));
+            let mut pair = Pair::new(quiet(), config);
+            pair.drive();
+            setup(&mut pair);
+            pair.advance(secs(30));
+            assert!(
+                pair.server.transport_closed.is_some(),
+                "{name}: transport still open"
+            );
+            assert_eq!(pair.server.conn.state(), State::Closed, "{name}");
+            assert_eq!(
+                pair.server.conn.poll_timeout(),
+                None,
+                "{name}: a timer still runs"
+            );
+        }
+    }
+
+    #[test]
+    fn masking_helper_matches_the_client_frames() {
+        // (Sanity check of the hand-made frames used above.)
+        let f = from_client(FIN | TEXT, b"abc");
+        assert_eq!(&f[6..], &mask_bytes(b"abc", KEY)[..]);
+    }
+}
+
+mod unsent_data {
+    use super::*;
+
+    #[test]
+    fn has_unsent_data_tells_data_from_our_close_frame() {
+        let mut pair = Pair::new(quiet(), quiet());
+        let c = &mut pair.server.conn;
+        assert!(!c.has_unsent_data());
+        c.send_text("x").unwrap();
+        assert!(c.has_unsent_data());
+        c.close(CloseCode::NORMAL, "").unwrap();
+        assert!(c.has_unsent_data(), "the text is still before the close");
+        let n = c.output().len() - 4; // all but the 4-byte close frame
+        c.consume_output(n);
+        assert!(!c.has_unsent_data(), "only the close frame is left");
+        assert!(c.buffered_output() > 0);
     }
 }

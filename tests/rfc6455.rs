@@ -238,7 +238,7 @@ mod s5_3_client_masking {
 
     #[test]
     fn every_frame_gets_the_next_key_from_the_source() {
-        let config = Config::default().max_send_frame_size(Some(4));
+        let config = Config::default().max_send_frame_size(4);
         let mut c = Connection::with_random(Role::Client, config, seeded_rng(42));
         let mut keys = KeyStream::new(42);
         c.send_text("hello").unwrap(); // two frames: "hell", "o"
@@ -301,7 +301,7 @@ mod s5_3_client_masking {
 
     #[test]
     fn a_server_never_masks() {
-        let mut c = conn(Role::Server, Config::default().max_send_frame_size(Some(3)));
+        let mut c = conn(Role::Server, Config::default().max_send_frame_size(3));
         c.send_text("hello").unwrap();
         c.send(Message::Binary(Bytes::from(pattern(10_000))))
             .unwrap();
@@ -570,7 +570,7 @@ mod s5_5_control_frames {
     #[test]
     fn control_frames_are_not_split_by_max_send_frame_size() {
         for role in ROLES {
-            let mut c = conn(role, Config::default().max_send_frame_size(Some(2)));
+            let mut c = conn(role, Config::default().max_send_frame_size(2));
             c.send_ping(&[1; 100]).unwrap();
             c.close(CloseCode::NORMAL, "a longer reason").unwrap();
             let frames = take_frames(&mut c);
@@ -967,7 +967,7 @@ mod s5_7_examples {
         server.send_text_fragment("lo", true).unwrap();
         assert_eq!(take_output(&mut server), [FRAG_1, FRAG_2].concat());
         // The same two frames from automatic fragmentation.
-        let mut server = conn(Role::Server, Config::default().max_send_frame_size(Some(3)));
+        let mut server = conn(Role::Server, Config::default().max_send_frame_size(3));
         server.send_text("Hello").unwrap();
         assert_eq!(take_output(&mut server), [FRAG_1, FRAG_2].concat());
     }
@@ -1195,14 +1195,10 @@ mod s7_closing {
             c.send_binary_fragment(b"x", true),
             c.send_ping(b""),
             c.send_pong(b""),
-            c.close(CloseCode::NORMAL, ""),
-            c.close_without_code(),
             c.send(Message::text("x")),
             c.send(Message::binary(vec![1])),
             c.send(Message::Ping(Bytes::new())),
             c.send(Message::Pong(Bytes::new())),
-            c.send(Message::Close(None)),
-            c.send(Message::Close(Some(CloseFrame::new(CloseCode::NORMAL, "")))),
         ];
         for (i, r) in results.into_iter().enumerate() {
             assert_eq!(
@@ -1212,6 +1208,24 @@ mod s7_closing {
                 c.state()
             );
         }
+        // Closing again is not an error: the handshake is already under way or done.
+        let closes = [
+            c.close(CloseCode::NORMAL, ""),
+            c.close_without_code(),
+            c.send(Message::Close(None)),
+            c.send(Message::Close(Some(CloseFrame::new(CloseCode::NORMAL, "")))),
+        ];
+        assert_eq!(
+            closes,
+            [Ok(()), Ok(()), Ok(()), Ok(())],
+            "in state {:?}",
+            c.state()
+        );
+        // An invalid code is still refused.
+        assert_eq!(
+            c.close(CloseCode(1005), ""),
+            Err(SendError::InvalidCloseCode(1005))
+        );
         assert_eq!(c.buffered_output(), before, "a refused send queued bytes");
     }
 
@@ -1262,8 +1276,9 @@ mod s7_closing {
     #[test]
     fn sending_after_a_keepalive_timeout_is_refused() {
         for role in ROLES {
-            let config =
-                Config::default().keepalive(Some(Duration::from_secs(10)), Duration::from_secs(5));
+            let config = Config::default()
+                .keepalive_interval(Some(Duration::from_secs(10)))
+                .keepalive_timeout(Duration::from_secs(5));
             let mut c = conn(role, config);
             c.handle_timeout(Duration::ZERO);
             c.handle_timeout(Duration::from_secs(10));
@@ -1323,6 +1338,9 @@ mod s7_closing {
             c.receive_eof();
             assert_eq!(drain(&mut c), (vec![], None));
             assert_eq!(c.state(), State::Closed);
+            // Our close frame is still to be written (the peer may only have half-closed).
+            assert!(!c.should_close_transport());
+            assert_eq!(parse_frames(&take_output(&mut c))[0].opcode, CLOSE);
             assert!(c.should_close_transport());
         }
     }
@@ -1333,7 +1351,9 @@ mod s7_closing {
             let t0 = Duration::from_secs(7);
             let mut c = conn(
                 role,
-                Config::default().close_timeout(Some(Duration::from_secs(2))),
+                Config::default()
+                    .keepalive_interval(None)
+                    .close_timeout(Some(Duration::from_secs(2))),
             );
             assert_eq!(c.poll_timeout(), None, "no timer runs while open");
             c.close(CloseCode::NORMAL, "").unwrap();
@@ -1796,7 +1816,7 @@ mod send_side {
     #[test]
     fn large_messages_are_split_at_max_send_frame_size() {
         for role in ROLES {
-            let mut c = conn(role, Config::default().max_send_frame_size(Some(10)));
+            let mut c = conn(role, Config::default().max_send_frame_size(10));
             c.send_binary(&pattern(25)).unwrap();
             c.send_binary(&pattern(10)).unwrap();
             c.send_binary(b"").unwrap();
@@ -1828,8 +1848,18 @@ mod send_side {
     }
 
     #[test]
-    fn max_send_frame_size_zero_means_no_limit() {
-        let config = Config::default().max_send_frame_size(Some(0));
+    fn max_send_frame_size_zero_counts_as_one() {
+        let config = Config::default().max_send_frame_size(0);
+        assert_eq!(config.max_send_frame_size, Some(0));
+        let mut c = conn(Role::Server, config);
+        c.send_binary(&pattern(3)).unwrap();
+        assert_eq!(
+            shape(&take_frames(&mut c)),
+            [(false, BINARY, 1), (false, CONT, 1), (true, CONT, 1)]
+        );
+        let config = Config::default()
+            .max_send_frame_size(4)
+            .no_send_fragmentation();
         assert_eq!(config.max_send_frame_size, None);
         let mut c = conn(Role::Server, config);
         c.send_binary(&pattern(100_000)).unwrap();
@@ -1839,7 +1869,7 @@ mod send_side {
     #[test]
     fn streamed_parts_are_split_too() {
         for role in ROLES {
-            let mut c = conn(role, Config::default().max_send_frame_size(Some(4)));
+            let mut c = conn(role, Config::default().max_send_frame_size(4));
             c.send_binary_fragment(&pattern(9), false).unwrap();
             c.send_ping(b"p").unwrap();
             c.send_binary_fragment(&pattern(3), true).unwrap();
@@ -2134,10 +2164,7 @@ mod output_api {
     #[test]
     fn auto_fragments_of_shared_bytes_point_into_the_original() {
         let big = Bytes::from(pattern(12_000));
-        let mut c = conn(
-            Role::Server,
-            Config::default().max_send_frame_size(Some(5_000)),
-        );
+        let mut c = conn(Role::Server, Config::default().max_send_frame_size(5_000));
         c.send(Message::Binary(big.clone())).unwrap();
         let mut runs: [&[u8]; 8] = [&[]; 8];
         let n = c.output_chunks(&mut runs);
@@ -2429,8 +2456,9 @@ mod errors {
             assert_dead(&mut c);
 
             // KeepaliveTimeout: a ping with no pong.
-            let config =
-                Config::default().keepalive(Some(Duration::from_secs(1)), Duration::from_secs(1));
+            let config = Config::default()
+                .keepalive_interval(Some(Duration::from_secs(1)))
+                .keepalive_timeout(Duration::from_secs(1));
             let mut c = conn(role, config);
             c.handle_timeout(Duration::ZERO);
             c.handle_timeout(Duration::from_secs(1));
@@ -2443,7 +2471,7 @@ mod errors {
             let mut c = conn(role, Config::default());
             c.close(CloseCode::NORMAL, "").unwrap();
             c.handle_timeout(Duration::ZERO);
-            c.handle_timeout(Duration::from_secs(5));
+            c.handle_timeout(Duration::from_secs(10));
             assert_eq!(drain(&mut c), (vec![], Some(Error::CloseTimeout)));
             assert!(c.should_close_transport());
             assert_dead(&mut c);
@@ -2483,8 +2511,9 @@ mod errors {
     #[test]
     fn no_timer_runs_after_an_error() {
         for role in ROLES {
-            let config =
-                Config::default().keepalive(Some(Duration::from_secs(1)), Duration::from_secs(1));
+            let config = Config::default()
+                .keepalive_interval(Some(Duration::from_secs(1)))
+                .keepalive_timeout(Duration::from_secs(1));
             let mut c = conn(role, config);
             c.handle_timeout(Duration::ZERO);
             assert_eq!(c.poll_timeout(), Some(Duration::from_secs(1)));
@@ -2493,8 +2522,10 @@ mod errors {
                 err,
                 Some(Error::Protocol(ProtocolError::CloseFrameTooShort))
             );
-            assert_eq!(c.poll_timeout(), None);
+            // Only the close timeout runs, bounding the wait for the close frame to leave.
+            assert_eq!(c.poll_timeout(), Some(Duration::ZERO));
             let queued = take_output(&mut c);
+            assert_eq!(c.poll_timeout(), None);
             c.handle_timeout(Duration::from_secs(100));
             assert_eq!(
                 c.poll_event(),
@@ -2531,7 +2562,9 @@ mod construction {
     #[test]
     fn direct_construction_with_a_subprotocol() {
         for role in ROLES {
-            let config = Config::default().max_message_size(1234);
+            let config = Config::default()
+                .max_message_size(1234)
+                .keepalive_interval(None);
             let c = Connection::with_random(role, config.clone(), seeded_rng(1))
                 .with_subprotocol(Some("chat.v2".into()));
             assert_eq!(c.role(), role);

@@ -321,7 +321,8 @@ fn roundtrip(
     split: &Split,
     stream: bool,
 ) {
-    let config = Config::default().max_send_frame_size(frame_size);
+    let mut config = Config::default();
+    config.max_send_frame_size = frame_size;
     let mut tx = Connection::with_random(sender, config, seeded_rng(1));
     let sent = perform(&mut tx, ops, close);
     let wire = take_output(&mut tx);
@@ -459,7 +460,11 @@ proptest! {
         let sender = if client_sends { Role::Client } else { Role::Server };
         let mut tx = Connection::with_random(
             sender,
-            Config::default().max_send_frame_size(frame_size),
+            {
+                let mut config = Config::default();
+                config.max_send_frame_size = frame_size;
+                config
+            },
             seeded_rng(3),
         );
         perform(&mut tx, &ops, &close);
@@ -509,7 +514,7 @@ fn every_split_point_of_a_mixed_stream() {
     for sender in [Role::Client, Role::Server] {
         let mut tx = Connection::with_random(
             sender,
-            Config::default().max_send_frame_size(Some(3)),
+            Config::default().max_send_frame_size(3),
             seeded_rng(9),
         );
         let sent = perform(&mut tx, &ops, &Some((1000, "end".into())));

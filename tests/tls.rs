@@ -576,7 +576,9 @@ fn blocking_keepalive_fires_while_a_read_waits_on_tls() {
             while ws.read().is_ok() {}
         });
         let options = trusting().config(
-            Config::default().keepalive(Some(Duration::from_millis(100)), Duration::from_secs(5)),
+            Config::default()
+                .keepalive_interval(Some(Duration::from_millis(100)))
+                .keepalive_timeout(Duration::from_secs(5)),
         );
         let url = format!("wss://localhost:{port}/");
         let (mut ws, _) = WebSocket::connect_with_options(&url, &options).unwrap();

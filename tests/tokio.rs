@@ -239,7 +239,9 @@ async fn the_reading_half_answers_pings_while_the_writing_half_is_idle() {
 #[tokio::test]
 async fn both_halves_waiting_to_write_are_both_woken() {
     limited(async {
-        let (mut raw, server) = raw_client(Config::default()).await;
+        // No high-water mark: the reading half must go on reading with 32 MiB queued.
+        let (mut raw, server) =
+            raw_client(Config::default().output_high_water_mark(usize::MAX)).await;
         let (mut reader, mut writer) = server.split();
         // The writing half fills the socket buffers and waits.
         let total = 32 * ((1 << 20) + 10);
@@ -366,7 +368,8 @@ async fn protocol_error_after_data_writes_the_echo_then_the_close_frame() {
 async fn keepalive_times_out_against_a_silent_peer() {
     limited(async {
         let config = Config::default()
-            .keepalive(Some(Duration::from_millis(50)), Duration::from_millis(100));
+            .keepalive_interval(Some(Duration::from_millis(50)))
+            .keepalive_timeout(Duration::from_millis(100));
         let (mut raw, mut server) = raw_client(config).await;
         match server.read().await {
             Err(Error::Connection(wsproto::Error::KeepaliveTimeout)) => {}
@@ -621,7 +624,9 @@ async fn a_reset_after_the_close_handshake_ends_the_connection_cleanly() {
 #[tokio::test]
 async fn a_waiting_writer_is_woken_even_if_the_reader_is_not_polled_again() {
     limited(async {
-        let (mut raw, server) = raw_client(Config::default()).await;
+        // No high-water mark: the reading half must go on reading with 32 MiB queued.
+        let (mut raw, server) =
+            raw_client(Config::default().output_high_water_mark(usize::MAX)).await;
         let (mut reader, mut writer) = server.split();
         let total = 32 * ((1 << 20) + 10);
         for i in 0..32 {

@@ -161,7 +161,7 @@ fn client_masks(key: [u8; 4], prefix: &[u8], payload: &[u8], frame_size: usize, 
         dest.copy_from_slice(&key_for(key, drawn));
         drawn += 1;
     };
-    let config = Config::default().max_send_frame_size(Some(frame_size));
+    let config = Config::default().max_send_frame_size(frame_size);
     let mut client = Connection::with_random(Role::Client, config, rng);
     client.send_binary(prefix).unwrap();
     if shared {

@@ -107,7 +107,8 @@ impl Model {
             }
         }
         if self.close_sent {
-            return Err(SendError::Closed);
+            // Closing again does nothing (the handshake is under way or done).
+            return Ok(());
         }
         self.close_sent = true;
         self.streaming = None;
@@ -129,9 +130,8 @@ pub fn run(data: &[u8]) {
 }
 
 fn roundtrip(input: &Input, sender_role: Role) {
-    let config = Config::default()
-        .max_send_frame_size(input.max_send_frame_size.map(usize::from))
-        .zero_copy_threshold(usize::from(input.zero_copy_threshold));
+    let mut config = Config::default().zero_copy_threshold(usize::from(input.zero_copy_threshold));
+    config.max_send_frame_size = input.max_send_frame_size.map(usize::from);
     let mut sender = connection(sender_role, config, 3);
     let mut model = Model::default();
     let mut wire = Vec::new();

@@ -45,7 +45,9 @@ const READ_CHUNK: usize = 16 * 1024;
 ///    what [`output`](Self::output) / [`output_chunks`](Self::output_chunks) show and report it
 ///    with [`consume_output`](Self::consume_output).
 /// 3. **Sleep** until the transport is readable, writable again, or
-///    [`poll_timeout`](Self::poll_timeout) passes.
+///    [`poll_timeout`](Self::poll_timeout) passes. Wait for readability only while
+///    [`wants_input`](Self::wants_input) is true: above the output high-water mark, let the
+///    peer's bytes wait in the kernel until the output drains.
 ///
 /// Reading can create output (an automatic pong, the reply to a close), so drain both sides after
 /// every feed. A driver that follows these steps never loses a pong or a close reply.
@@ -81,6 +83,10 @@ pub struct Connection {
     /// The transport reached end of input.
     eof: bool,
     timers: Timers,
+    /// The output position just past our last keepalive ping.
+    ping_end: u64,
+    /// The output position where our close frame starts (once written).
+    close_at: u64,
     /// permessage-deflate state, when negotiated.
     #[cfg(feature = "deflate")]
     deflate: Option<Box<crate::extensions::deflate::DeflateCodec>>,
@@ -127,6 +133,8 @@ impl Connection {
             pending_error: None,
             eof: false,
             timers: Timers::default(),
+            ping_end: 0,
+            close_at: 0,
             #[cfg(feature = "deflate")]
             deflate: None,
         }
@@ -180,22 +188,33 @@ impl Connection {
         self.state
     }
 
-    /// Whether the caller should now close the transport: the connection is closed, every byte
-    /// of output has been written (including the close frame of a failed connection), and — for
-    /// a client after a clean close — the server has closed its side or the close timeout
-    /// expired (RFC 6455 §7.1.1: the server closes the TCP connection first). Always true after
-    /// [`receive_eof`](Self::receive_eof) once closed.
+    /// Whether the caller should now close the transport: the connection is closed and every
+    /// byte of output has been written (our close frame or close reply, the close frame of a
+    /// failed connection, and everything queued before it), and — for a client after a clean
+    /// close — the server has closed its side ([`receive_eof`](Self::receive_eof); RFC 6455
+    /// §7.1.1: the server closes the TCP connection first).
+    ///
+    /// Once the [`close_timeout`](crate::Config::close_timeout) has expired it is true whatever
+    /// is still buffered (the output is dropped). A peer that half-closed (sent its close, then
+    /// ended its side) still gets our reply: end of input alone does not make it true while
+    /// output waits.
     pub fn should_close_transport(&self) -> bool {
         if self.state != State::Closed {
             return false;
         }
-        if self.eof {
-            // The transport is gone already.
+        if self.timers.close_expired() {
             return true;
         }
-        // After a failure the close frame still has to go out; a timeout cleared the output.
-        self.out.is_empty()
-            && (self.failed || self.role == Role::Server || self.timers.close_wait_expired())
+        self.out.is_empty() && (self.eof || self.failed || self.role == Role::Server)
+    }
+
+    /// Whether reading the transport is useful now: false while more than
+    /// [`Config::output_high_water_mark`](crate::Config::output_high_water_mark) bytes wait to be
+    /// written. A driver stops reading until the output drains (keep writing, and keep running
+    /// the timers), so a peer that sends without reading is pushed back by TCP flow control
+    /// instead of growing our output.
+    pub fn wants_input(&self) -> bool {
+        self.out.len() <= self.config.output_high_water_mark
     }
 
     // ----- input -----
@@ -206,7 +225,7 @@ impl Connection {
     /// After the connection is closed, input is discarded.
     pub fn receive(&mut self, data: &[u8]) {
         if self.accepts_input() && !data.is_empty() {
-            self.timers.on_receive();
+            self.timers.on_receive(data.len());
             self.reader.push(data);
         }
     }
@@ -222,7 +241,7 @@ impl Connection {
     /// `n` larger than the lent space is clamped to it.
     pub fn commit(&mut self, n: usize) {
         if self.accepts_input() && n > 0 {
-            self.timers.on_receive();
+            self.timers.on_receive(n);
             self.reader.commit(n);
         }
     }
@@ -257,7 +276,7 @@ impl Connection {
     /// accepted too, at the cost of a copy. After the connection is closed, input is discarded.
     pub fn commit_read_buf(&mut self, buf: bytes::BytesMut, n: usize) {
         if self.accepts_input() && n > 0 {
-            self.timers.on_receive();
+            self.timers.on_receive(n);
             self.reader.give_back(buf, n);
         }
     }
@@ -321,6 +340,20 @@ impl Connection {
         self.out.len()
     }
 
+    /// Whether output other than our close frame still waits to be written: messages, pings or
+    /// pongs queued before it (or anything, before a close).
+    ///
+    /// A driver whose write fails once the connection is closed uses it to tell a harmless
+    /// failure (only our close frame was lost: the peer closed and left) from data that was
+    /// accepted for sending and is now lost, which it reports as an error.
+    pub fn has_unsent_data(&self) -> bool {
+        if self.close_sent {
+            self.out.start_position() < self.close_at
+        } else {
+            !self.out.is_empty()
+        }
+    }
+
     // ----- time -----
 
     /// When [`handle_timeout`](Self::handle_timeout) should next be called, on the caller's
@@ -333,22 +366,42 @@ impl Connection {
             .next_deadline(&self.config, self.timer_context())
     }
 
-    /// Advances the timers to `now` (same clock as [`poll_timeout`](Self::poll_timeout)): sends a
-    /// keepalive ping when the connection was idle, and fails the connection when a pong or the
-    /// close handshake is overdue (the error comes from the next
-    /// [`poll_event`](Self::poll_event)).
+    /// Advances the timers to `now` (same clock as [`poll_timeout`](Self::poll_timeout)).
+    ///
+    /// - Keepalive ([`Config::keepalive_interval`](crate::Config::keepalive_interval)): sends
+    ///   a ping one interval after the start and after each pong; fails the connection with
+    ///   [`Error::KeepaliveTimeout`] when its pong is overdue.
+    /// - Close timeout ([`Config::close_timeout`](crate::Config::close_timeout)): when the
+    ///   closing handshake (which includes writing our close frame) has taken too long, drops the
+    ///   output and makes [`should_close_transport`](Self::should_close_transport) true; when
+    ///   the handshake itself did not finish (no close from the peer, or our close frame or reply
+    ///   not written), fails with [`Error::CloseTimeout`].
+    ///
+    /// A timeout aborts: the output is dropped, no close frame is sent, and the error comes from
+    /// the next [`poll_event`](Self::poll_event).
     pub fn handle_timeout(&mut self, now: Duration) {
         let ctx = self.timer_context();
         match self.timers.handle(now, &self.config, ctx) {
             timers::Action::None => {}
             timers::Action::SendPing(payload) => {
                 // A ping can only fail to queue when the connection is closing: nothing to do.
-                let _ = self.send_ping(&payload);
+                if self.send_ping(&payload).is_ok() {
+                    self.ping_end = self.out.end_position();
+                }
             }
-            timers::Action::Fail(error) => {
+            timers::Action::KeepaliveTimeout => {
                 self.terminate();
                 self.out.clear();
-                self.pending_error = Some(error);
+                self.pending_error = Some(Error::KeepaliveTimeout);
+            }
+            timers::Action::CloseTimeout => {
+                let unfinished =
+                    !self.failed && (self.state == State::Closing || !self.out.is_empty());
+                self.out.clear();
+                if unfinished {
+                    self.terminate();
+                    self.pending_error = Some(Error::CloseTimeout);
+                }
             }
         }
     }
@@ -356,11 +409,10 @@ impl Connection {
     fn timer_context(&self) -> timers::Context {
         timers::Context {
             open: self.state == State::Open && !self.failed,
-            closing: !self.failed && (self.state == State::Closing),
-            client_awaiting_eof: self.role == Role::Client
-                && self.state == State::Closed
-                && !self.failed
-                && !self.eof,
+            closing: self.state != State::Open && !self.should_close_transport(),
+            receiving: self.reader.mid_message(),
+            output_in_the_way: self.out.start_position() < self.ping_end || !self.wants_input(),
+            written: self.out.start_position(),
         }
     }
 

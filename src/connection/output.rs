@@ -17,7 +17,22 @@ pub(crate) struct OutputQueue {
     tail: BytesMut,
     /// Total bytes waiting.
     len: usize,
+    /// Bytes ever removed from the front (written, taken, or dropped): with `len`, the position
+    /// in the output stream of everything queued.
+    consumed: u64,
+    /// The run of automatic pongs last queued: the stream position just past it (valid only
+    /// while nothing else was queued since, i.e. while it equals `end_position()`), its length,
+    /// and the length of its last pong.
+    pong_run_end: u64,
+    pong_run_len: usize,
+    last_pong_len: usize,
 }
+
+/// The most bytes of automatic pongs that wait unwritten at the end of the output before a newer
+/// one replaces the last instead of adding to them: about 50 pongs with short payloads (so a
+/// burst of pings read at once is answered ping by ping, as the Autobahn testsuite checks), and
+/// O(1) memory under a ping flood.
+pub(crate) const AUTO_PONG_BUDGET: usize = 1024;
 
 impl OutputQueue {
     pub fn len(&self) -> usize {
@@ -41,6 +56,48 @@ impl OutputQueue {
     pub fn push_slice(&mut self, bytes: &[u8]) {
         self.tail.extend_from_slice(bytes);
         self.len += bytes.len();
+    }
+
+    /// The stream position just past everything queued so far.
+    pub fn end_position(&self) -> u64 {
+        self.consumed + self.len as u64
+    }
+
+    /// The stream position of the next byte to be written.
+    pub fn start_position(&self) -> u64 {
+        self.consumed
+    }
+
+    /// Before queuing an automatic pong of `next` bytes: if the unwritten automatic pongs at
+    /// the end of the output would exceed [`AUTO_PONG_BUDGET`], removes the last of them (when
+    /// none of it has been written), so that the new one replaces it. Returns the bytes of the
+    /// unwritten run kept, for [`OutputQueue::mark_auto_pong`].
+    pub fn make_room_for_auto_pong(&mut self, next: usize) -> usize {
+        if self.pong_run_end != self.end_position() {
+            // Something else was queued after the run: it is not at the end any more.
+            return 0;
+        }
+        let last = self.last_pong_len;
+        // Only the part of the run not yet written counts (the tail is consumed from its front;
+        // a tail taken by `pop` or `clear` is empty).
+        let run = self.pong_run_len.min(self.tail.len());
+        if run + next <= AUTO_PONG_BUDGET {
+            return run;
+        }
+        if last > 0 && self.tail.len() >= last && run >= last {
+            self.tail.truncate(self.tail.len() - last);
+            self.len -= last;
+            return run - last;
+        }
+        0
+    }
+
+    /// Marks the last `n` bytes appended to the tail as an automatic pong, following a run of
+    /// `run` bytes of them.
+    pub fn mark_auto_pong(&mut self, n: usize, run: usize) {
+        self.last_pong_len = n;
+        self.pong_run_len = run + n;
+        self.pong_run_end = self.end_position();
     }
 
     /// Queues `bytes` as a chunk of its own, without copying.
@@ -82,6 +139,7 @@ impl OutputQueue {
     pub fn consume(&mut self, mut n: usize) {
         n = n.min(self.len);
         self.len -= n;
+        self.consumed += n as u64;
         while n > 0 {
             match self.chunks.front_mut() {
                 Some(chunk) if chunk.len() <= n => {
@@ -112,12 +170,15 @@ impl OutputQueue {
             None => return None,
         };
         self.len -= chunk.len();
+        self.consumed += chunk.len() as u64;
         Some(chunk)
     }
 
+    /// Drops everything waiting, and the memory it held.
     pub fn clear(&mut self) {
-        self.chunks.clear();
-        self.tail.clear();
+        self.chunks = VecDeque::new();
+        self.tail = BytesMut::new();
+        self.consumed += self.len as u64;
         self.len = 0;
     }
 }
@@ -143,5 +204,57 @@ mod tests {
         assert_eq!(q.pop().as_deref(), Some(&b"h"[..]));
         assert!(q.is_empty());
         assert_eq!(q.pop(), None);
+        assert_eq!(q.start_position(), 8);
+    }
+
+    /// Queues an automatic pong the way the connection does.
+    fn auto_pong(q: &mut OutputQueue, frame: &[u8]) {
+        let run = q.make_room_for_auto_pong(frame.len());
+        q.push_slice(frame);
+        q.mark_auto_pong(frame.len(), run);
+    }
+
+    #[test]
+    fn automatic_pongs_are_bounded_and_the_newest_is_kept() {
+        let mut q = OutputQueue::default();
+        q.push_slice(b"data");
+        let pong = [b'p'; 100];
+        for _ in 0..1_000 {
+            auto_pong(&mut q, &pong);
+        }
+        assert!(q.len() <= 4 + AUTO_PONG_BUDGET, "{}", q.len());
+        auto_pong(&mut q, &[b'n'; 100]);
+        assert!(q.len() <= 4 + AUTO_PONG_BUDGET);
+        assert!(
+            q.first().ends_with(&[b'n'; 100]),
+            "the newest pong is queued"
+        );
+        // A burst within the budget is kept whole.
+        let mut q = OutputQueue::default();
+        for i in 0..10u8 {
+            auto_pong(&mut q, &[i; 11]);
+        }
+        assert_eq!(q.len(), 110);
+    }
+
+    #[test]
+    fn only_unwritten_automatic_pongs_at_the_end_are_replaced() {
+        let mut q = OutputQueue::default();
+        let big = [b'p'; AUTO_PONG_BUDGET / 2 + 1];
+        auto_pong(&mut q, &big);
+        // Something queued after it: it stays.
+        q.push_slice(b"x");
+        auto_pong(&mut q, &big);
+        assert_eq!(q.len(), 2 * big.len() + 1);
+        // Partly written: the last pong stays, the new one is added.
+        q.consume(big.len() + 2);
+        auto_pong(&mut q, &big);
+        assert_eq!(q.len(), 2 * big.len() - 1);
+        // Over the budget with an untouched last pong: replaced by the newest.
+        let newest = [b'n'; AUTO_PONG_BUDGET / 2 + 1];
+        auto_pong(&mut q, &newest);
+        assert_eq!(q.len(), 2 * big.len() - 1);
+        assert!(q.first().ends_with(&newest));
+        assert_eq!(q.end_position(), q.start_position() + q.len() as u64);
     }
 }

@@ -72,6 +72,11 @@ impl Reader {
         self.filled
     }
 
+    /// Part of a frame or of a fragmented message has arrived, but not all of it.
+    pub fn mid_message(&self) -> bool {
+        self.frame.is_some() || self.message.is_some() || self.filled > 0
+    }
+
     pub fn push(&mut self, data: &[u8]) {
         let end = self.filled + data.len();
         if end <= self.buf.len() {
@@ -532,7 +537,14 @@ impl Connection {
         match opcode {
             OpCode::Ping => {
                 if self.config.auto_pong && !self.close_sent {
+                    // Unwritten automatic pongs are bounded: past a small budget the newest
+                    // replaces the last (RFC 6455 §5.5.3 allows answering only the most recent
+                    // ping), so a ping flood from a peer that does not read costs O(1) output.
+                    let frame_len = payload.len() + if self.role == Role::Client { 6 } else { 2 };
+                    let run = self.out.make_room_for_auto_pong(frame_len);
+                    let before = self.out.len();
                     self.write_control(OpCode::Pong, &payload);
+                    self.out.mark_auto_pong(self.out.len() - before, run);
                 }
                 Ok(Step::Event(Event::Ping(payload)))
             }

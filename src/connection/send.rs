@@ -102,6 +102,12 @@ impl Connection {
     /// Starts the closing handshake (RFC 6455 §7.1.2) with a status code and a reason of at most
     /// 123 bytes. Codes that may not be sent (1004–1006, 1015, undefined ranges) are refused.
     /// Afterwards received messages are still delivered until the peer's close arrives.
+    ///
+    /// Closing is idempotent. If a close frame has already been queued — by an earlier call, as
+    /// the automatic reply to the peer's close (the handshake is then already answered), or
+    /// because the connection failed — or the connection has failed, this queues nothing and
+    /// returns `Ok(())`: `code` and `reason` are then only validated, not sent. It fails only
+    /// for an invalid code or reason.
     pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), SendError> {
         if !code.is_sendable() {
             return Err(SendError::InvalidCloseCode(code.0));
@@ -109,19 +115,19 @@ impl Connection {
         if reason.len() > MAX_CLOSE_REASON {
             return Err(SendError::CloseReasonTooLong(reason.len()));
         }
-        if self.close_sent {
-            return Err(SendError::Closed);
+        if !self.close_sent {
+            self.write_close(Some((code, reason)));
         }
-        self.write_close(Some((code, reason)));
         Ok(())
     }
 
-    /// Starts the closing handshake with an empty close frame (no status code).
+    /// Starts the closing handshake with an empty close frame (no status code). Idempotent like
+    /// [`close`](Self::close): once a close frame was queued or the connection failed, it does
+    /// nothing and returns `Ok(())`.
     pub fn close_without_code(&mut self) -> Result<(), SendError> {
-        if self.close_sent {
-            return Err(SendError::Closed);
+        if !self.close_sent {
+            self.write_close(None);
         }
-        self.write_close(None);
         Ok(())
     }
 
@@ -216,6 +222,7 @@ impl Connection {
                 2 + reason.len()
             }
         };
+        self.close_at = self.out.end_position();
         self.write_control(OpCode::Close, &payload[..len]);
         self.close_sent = true;
         self.streaming_send = None;
@@ -235,6 +242,7 @@ impl Connection {
     /// `rsv` applies to the first frame only.
     fn write_message(&mut self, opcode: OpCode, payload: Payload<'_>, fin: bool, rsv: u8) {
         let len = payload.as_slice().len();
+        // 0 counts as 1: every frame carries at least one byte of a non-empty message.
         let max = self.config.max_send_frame_size.unwrap_or(usize::MAX).max(1);
         if len <= max {
             self.write_frame(opcode, fin, rsv, payload);

@@ -310,6 +310,10 @@ pub(crate) struct DeflateCodec {
     /// Reset our decompressor after each message.
     reset_decompressor: bool,
     compress_threshold: usize,
+    /// The message being received ended its DEFLATE stream with a final block (BFINAL=1,
+    /// RFC 7692 §7.2.3.4): the rest of its payload is ignored and the stream starts afresh
+    /// with the next message.
+    stream_ended: bool,
 }
 
 impl fmt::Debug for DeflateCodec {
@@ -346,6 +350,7 @@ impl DeflateCodec {
             reset_compressor: our_reset,
             reset_decompressor: peer_reset,
             compress_threshold: params.compress_threshold,
+            stream_ended: false,
         }
     }
 
@@ -407,6 +412,11 @@ impl DeflateCodec {
         out: &mut Vec<u8>,
         max_out: usize,
     ) -> Result<(usize, bool), InflateError> {
+        if self.stream_ended {
+            // After a final block: what follows in this message (the empty block of RFC 7692
+            // §7.2.3.4, the trailer) carries no data.
+            return Ok((input.len(), false));
+        }
         let start_in = self.decompressor.total_in();
         loop {
             let consumed = (self.decompressor.total_in() - start_in) as usize;
@@ -434,12 +444,10 @@ impl DeflateCodec {
             let consumed_before = consumed;
             let consumed = (self.decompressor.total_in() - start_in) as usize;
             if matches!(status, Status::StreamEnd) {
-                // A final block ends the stream; nothing may follow it.
-                return if consumed < input.len() {
-                    Err(InflateError)
-                } else {
-                    Ok((consumed, false))
-                };
+                // A final block (BFINAL=1) ends this message's stream, which RFC 7692 §7.2.3.4
+                // allows; the bytes after it in the message are ignored.
+                self.stream_ended = true;
+                return Ok((input.len(), false));
             }
             if produced < step && consumed == input.len() {
                 return Ok((consumed, false));
@@ -458,10 +466,16 @@ impl DeflateCodec {
         max_out: usize,
     ) -> Result<bool, InflateError> {
         let (_, pending) = self.inflate(&TRAILER, out, max_out)?;
-        if self.reset_decompressor {
-            self.decompressor.reset(false);
+        if pending {
+            // The trailer's output did not fit: the caller fails the message.
+            return Ok(true);
         }
-        Ok(pending)
+        if self.reset_decompressor || self.stream_ended {
+            // A stream that ended cannot go on: the next message starts a new one.
+            self.decompressor.reset(false);
+            self.stream_ended = false;
+        }
+        Ok(false)
     }
 }
 

@@ -78,6 +78,14 @@ pub enum HandshakeError {
     /// (`SETTINGS_ENABLE_CONNECT_PROTOCOL`, RFC 8441 §3): a client may not open a WebSocket
     /// over that connection.
     ExtendedConnectDisabled,
+    /// A server kept receiving before it accepted or rejected: more than
+    /// [`HandshakeLimits::max_header_size`](super::HandshakeLimits) bytes followed the request
+    /// head (a client must wait for the response before sending, RFC 6455 §4.1). Close the
+    /// transport.
+    EarlyDataTooLarge {
+        /// The configured limit in bytes.
+        limit: usize,
+    },
 
     // ----- the caller's input -----
     /// A `ws://` / `wss://` URL (or a host / resource given as parts) that cannot be used;
@@ -132,6 +140,10 @@ impl HandshakeError {
 impl fmt::Display for HandshakeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            HandshakeError::EarlyDataTooLarge { limit } => write!(
+                f,
+                "more than {limit} bytes followed the request before it was answered"
+            ),
             HandshakeError::HeadersTooLarge { limit } => {
                 write!(f, "the header block exceeds the limit of {limit} bytes")
             }

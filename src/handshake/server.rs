@@ -501,7 +501,9 @@ impl ServerHandshake {
     ///
     /// Returns `Ok(None)` while the request head is incomplete, `Ok(Some(request))` once it has
     /// arrived and passed validation. Bytes that follow the head (a client that sends frames
-    /// without waiting) are kept for the connection; so are bytes fed after that, so accept or
+    /// without waiting) are kept for the connection; so are bytes fed after that, up to
+    /// [`HandshakeLimits::max_header_size`] in all: more fails with
+    /// [`HandshakeError::EarlyDataTooLarge`] (no response; close the transport). Accept or
     /// reject before reading much more.
     ///
     /// An error is final (later calls return it again): write
@@ -513,6 +515,13 @@ impl ServerHandshake {
                 Ok(None) => Ok(None),
                 Ok(Some(n)) => {
                     match parse_request(reader.head(data, n), max_headers) {
+                        Ok(_) if data.len() - n > self.limits.max_header_size => {
+                            let e = HandshakeError::EarlyDataTooLarge {
+                                limit: self.limits.max_header_size,
+                            };
+                            self.state = State::Failed(e.clone());
+                            return Err(e);
+                        }
                         Ok(request) => {
                             self.state = State::Complete {
                                 request: Box::new(request),
@@ -532,6 +541,12 @@ impl ServerHandshake {
                 }
             },
             State::Complete { pending, .. } => {
+                let limit = self.limits.max_header_size;
+                if data.len() > limit - pending.len().min(limit) {
+                    let e = HandshakeError::EarlyDataTooLarge { limit };
+                    self.state = State::Failed(e.clone());
+                    return Err(e);
+                }
                 pending.extend_from_slice(data);
                 Ok(self.request())
             }

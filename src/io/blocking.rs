@@ -5,7 +5,10 @@
 //! queued (messages, automatic pongs, close replies) before blocking again.
 //!
 //! Timers (keepalive pings, the close-handshake timeout) are honoured by bounding each blocking
-//! read with a read timeout taken from [`Connection::poll_timeout`]: see [`Transport`].
+//! read and write with a timeout taken from [`Connection::poll_timeout`]: see [`Transport`].
+//! With the default [`Config`](crate::Config) a silent peer is detected by keepalive (a ping
+//! every 20 s, 20 s for its pong), a close handshake takes at most 10 s, and a write that makes
+//! no progress fails after [`WebSocket::set_write_timeout`] (default 30 s).
 //!
 //! ```
 //! use std::net::TcpListener;
@@ -57,13 +60,14 @@ use crate::message::{Event, Message};
 pub use super::tls::blocking::MaybeTlsStream;
 
 /// A stream the blocking driver can run over: [`Read`] + [`Write`], plus (optionally) a way to
-/// bound how long a read blocks, so the connection's timers fire while [`WebSocket::read`]
-/// waits.
+/// bound how long a read or a write blocks, so the connection's timers fire while
+/// [`WebSocket::read`] waits for the peer or a write waits for a peer that does not read.
 ///
 /// Implemented for [`TcpStream`] and Unix domain sockets. For another stream, implement it
-/// (forward to the socket inside, as a TLS stream would) or keep the default: timers are then
-/// checked whenever a read returns or a method is called, but a read that blocks is not
-/// interrupted for them.
+/// (forward to the socket inside, as a TLS stream would) or keep the defaults: timers are then
+/// checked whenever a read or write returns or a method is called, but a read or write that
+/// blocks is not interrupted for them — such a transport can block for as long as its peer
+/// makes it.
 pub trait Transport: Read + Write {
     /// Sets the longest time the next reads may block (`None`: no limit). A read that times
     /// out must fail with [`io::ErrorKind::WouldBlock`] or [`io::ErrorKind::TimedOut`].
@@ -83,11 +87,25 @@ pub trait Transport: Read + Write {
     fn shutdown_write(&mut self) -> io::Result<()> {
         Ok(())
     }
+
+    /// Sets the longest time the next writes may block without writing anything (`None`: no
+    /// limit). A write that times out must fail with [`io::ErrorKind::WouldBlock`] or
+    /// [`io::ErrorKind::TimedOut`].
+    ///
+    /// Returns `Ok(false)` if the stream cannot do this (the default).
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<bool> {
+        let _ = timeout;
+        Ok(false)
+    }
 }
 
 impl Transport for TcpStream {
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<bool> {
         TcpStream::set_read_timeout(self, timeout).map(|()| true)
+    }
+
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<bool> {
+        TcpStream::set_write_timeout(self, timeout).map(|()| true)
     }
 }
 
@@ -95,6 +113,10 @@ impl Transport for TcpStream {
 impl Transport for std::os::unix::net::UnixStream {
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<bool> {
         std::os::unix::net::UnixStream::set_read_timeout(self, timeout).map(|()| true)
+    }
+
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<bool> {
+        std::os::unix::net::UnixStream::set_write_timeout(self, timeout).map(|()| true)
     }
 }
 
@@ -106,6 +128,10 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
     fn shutdown_write(&mut self) -> io::Result<()> {
         (**self).shutdown_write()
     }
+
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<bool> {
+        (**self).set_write_timeout(timeout)
+    }
 }
 
 impl<T: Transport + ?Sized> Transport for &mut T {
@@ -116,7 +142,14 @@ impl<T: Transport + ?Sized> Transport for &mut T {
     fn shutdown_write(&mut self) -> io::Result<()> {
         (**self).shutdown_write()
     }
+
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<bool> {
+        (**self).set_write_timeout(timeout)
+    }
 }
+
+/// Default for [`WebSocket::set_write_timeout`]: 30 s.
+const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The most slices handed to one `write_vectored` call.
 const MAX_IO_SLICES: usize = 64;
@@ -145,6 +178,10 @@ pub struct WebSocket<S> {
     timeout_set: bool,
     /// Fragments joined into whole messages for `read` (with `Config::stream_messages`).
     reassembly: Reassembly,
+    /// The longest a write may make no progress (see `set_write_timeout`).
+    write_timeout: Option<Duration>,
+    /// The write timeout currently set on the stream (`None`: none, or not supported).
+    write_timeout_set: Option<Duration>,
 }
 
 impl<S: std::fmt::Debug> std::fmt::Debug for WebSocket<S> {
@@ -203,7 +240,9 @@ impl<S: Transport> WebSocket<S> {
         request: impl IntoClientRequest,
         options: &Options,
     ) -> Result<(Self, Response), Error> {
-        let deadline = options.handshake_timeout.map(|t| Instant::now() + t);
+        let deadline = options
+            .handshake_timeout
+            .and_then(|t| Instant::now().checked_add(t));
         let mut handshake = client_handshake(request.into_client_request()?, options)?;
         stream
             .write_all(handshake.request_bytes())
@@ -272,7 +311,9 @@ impl<S: Transport> WebSocket<S> {
     /// A request that is not a valid upgrade is answered with the matching HTTP error (`400`,
     /// `405`, `426`, `431`) and returned as [`Error::Handshake`].
     pub fn read_request(mut stream: S, options: &Options) -> Result<PendingAccept<S>, Error> {
-        let deadline = options.handshake_timeout.map(|t| Instant::now() + t);
+        let deadline = options
+            .handshake_timeout
+            .and_then(|t| Instant::now().checked_add(t));
         let mut handshake = server_handshake(options);
         let mut buf = [0u8; 4096];
         loop {
@@ -309,7 +350,24 @@ impl<S: Transport> WebSocket<S> {
             origin: Instant::now(),
             timeout_set: false,
             reassembly: Reassembly::default(),
+            write_timeout: Some(DEFAULT_WRITE_TIMEOUT),
+            write_timeout_set: None,
         }
+    }
+
+    /// Sets how long a write may block without writing anything before
+    /// [`flush`](Self::flush) (and so [`send`](Self::send), [`close`](Self::close), or
+    /// [`read`](Self::read), which writes pongs and close replies) fails with
+    /// [`io::ErrorKind::TimedOut`]; `None`: no limit of its own. Default 30 s.
+    ///
+    /// What was not written stays queued ([`buffered_amount`](Self::buffered_amount)): nothing
+    /// accepted for sending is dropped without an error. Once the close handshake has started, a
+    /// write also never blocks past the close timeout, which ends the connection. (Keepalive
+    /// runs in [`read`](Self::read), where the pongs are read: a write does not wait for it.)
+    /// Needs a [`Transport`] that supports write timeouts (TCP and Unix sockets do); with one
+    /// that does not, writes block as long as the stream makes them.
+    pub fn set_write_timeout(&mut self, timeout: Option<Duration>) {
+        self.write_timeout = timeout;
     }
 
     /// Blocks until the next message arrives and returns it.
@@ -360,8 +418,14 @@ impl<S: Transport> WebSocket<S> {
                 }
             }
             if let Err(e) = self.flush() {
-                // After the close handshake a peer that is already gone ends the connection.
-                return Err(if self.closed() { Error::Closed } else { e });
+                return Err(match e {
+                    // A timer ended the connection while writing: say which.
+                    Error::Connection(_) => e,
+                    // After the close handshake a peer that is already gone ends the connection,
+                    // unless data accepted for sending is lost with it.
+                    _ if self.closed() && !self.conn.has_unsent_data() => Error::Closed,
+                    _ => e,
+                });
             }
             if self.conn.should_close_transport() {
                 // TLS: close_notify before the stream is dropped (repeats are harmless).
@@ -398,18 +462,80 @@ impl<S: Transport> WebSocket<S> {
     ///
     /// On a non-blocking stream this can fail with [`io::ErrorKind::WouldBlock`]; what was not
     /// written stays queued ([`buffered_amount`](Self::buffered_amount)).
+    ///
+    /// A write blocks at most for the [write timeout](Self::set_write_timeout) without
+    /// progress, which fails with [`io::ErrorKind::TimedOut`], the output still queued. Once the
+    /// close handshake has started it also blocks no longer than the close timeout, which drops
+    /// the output and fails with [`Error::Connection`] ([`crate::Error::CloseTimeout`]).
+    /// (Keepalive runs in [`read`](Self::read), which reads the pongs.)
     pub fn flush(&mut self) -> Result<(), Error> {
+        let mut stalled_since = Instant::now();
         while self.conn.buffered_output() > 0 {
+            let now = self.now();
+            // Keepalive is left to `read`: no pong can be read while writing.
+            let timers = self.conn.state() != crate::State::Open;
+            let next_timer = self.conn.poll_timeout().filter(|_| timers);
+            if next_timer.is_some_and(|d| d <= now) {
+                self.conn.handle_timeout(now);
+                if self.conn.buffered_output() == 0 {
+                    // A timeout ended the connection and dropped what was waiting.
+                    return match self.conn.poll_event() {
+                        Err(e) => Err(Error::Connection(e)),
+                        Ok(_) => Err(Error::Closed),
+                    };
+                }
+                continue;
+            }
+            // Block until the next timer at most, and no longer than the write timeout allows.
+            let mut limit = next_timer.map(|d| d.saturating_sub(now));
+            if let Some(w) = self.write_timeout {
+                let left = w.saturating_sub(stalled_since.elapsed());
+                if left.is_zero() {
+                    return Err(Error::Io(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "write timed out: the peer does not read",
+                    )));
+                }
+                limit = Some(limit.map_or(left, |l| l.min(left)));
+            }
+            let limit = limit.map(read_timeout_for);
+            let bounded = self.set_write_limit(limit)?;
+            let started = Instant::now();
             let mut slices = [IoSlice::new(&[]); MAX_IO_SLICES];
             let n = self.conn.output_io_slices(&mut slices);
             match self.stream.write_vectored(&slices[..n]) {
                 Ok(0) => return Err(Error::Io(io::ErrorKind::WriteZero.into())),
-                Ok(written) => self.conn.consume_output(written),
+                Ok(written) => {
+                    self.conn.consume_output(written);
+                    stalled_since = Instant::now();
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // The bound was reached (a stream in non-blocking mode fails at once instead:
+                // that is reported to the caller).
+                Err(e)
+                    if bounded
+                        && matches!(
+                            e.kind(),
+                            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                        )
+                        && limit
+                            .is_some_and(|l| started.elapsed() + Duration::from_millis(2) >= l) => {
+                }
                 Err(e) => return Err(Error::Io(e)),
             }
         }
         self.stream.flush().map_err(Error::Io)
+    }
+
+    /// Sets the stream's write timeout to `limit` when it changed; returns whether a bound is
+    /// in force.
+    fn set_write_limit(&mut self, limit: Option<Duration>) -> Result<bool, Error> {
+        if limit == self.write_timeout_set {
+            return Ok(limit.is_some());
+        }
+        let supported = self.stream.set_write_timeout(limit).map_err(Error::Io)?;
+        self.write_timeout_set = if supported { limit } else { None };
+        Ok(supported && limit.is_some())
     }
 
     /// Bytes queued but not yet written (the browser API's `bufferedAmount`).

@@ -11,6 +11,13 @@
 //! close-handshake timeout) with [`tokio::time`], so keep reading for as long as the connection
 //! should live. The runtime needs its time driver enabled (as `#[tokio::main]` does).
 //!
+//! Resources stay bounded against any peer with the default [`Config`](crate::Config):
+//! keepalive pings every 20 s and aborts a connection whose pong does not come within 20 s,
+//! the close handshake takes at most 10 s, reading pauses while more than
+//! [`Config::output_high_water_mark`](crate::Config::output_high_water_mark) bytes wait to be
+//! written (so a peer that does not read is pushed back by TCP), and a write that makes no
+//! progress for [`WebSocketStream::set_write_timeout`] (default 30 s) fails.
+//!
 //! ```
 //! use tokio::net::TcpListener;
 //! use wsproto::io::tokio::WebSocketStream;
@@ -73,8 +80,8 @@ pub use super::tls::tokio::MaybeTlsStream;
 /// The most slices handed to one vectored write.
 const MAX_IO_SLICES: usize = 64;
 
-/// Default for [`WebSocketStream::set_write_buffer_limit`]: 128 KiB.
-const DEFAULT_WRITE_BUFFER_LIMIT: usize = 128 * 1024;
+/// Default for [`WebSocketStream::set_write_timeout`]: 30 s.
+const DEFAULT_WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Which side of the connection a task is polling from: the two halves of a split stream wait
 /// for writability independently.
@@ -118,10 +125,44 @@ struct Inner<S> {
     /// Fragments joined into whole messages for `read` and the `Stream` (with
     /// `Config::stream_messages`).
     reassembly: Reassembly,
+    /// The transport reached end of input: never read it again.
+    read_eof: bool,
+    /// A write error met while delivering an event, returned by the next poll.
+    io_error: Option<io::Error>,
+    /// A timer ended the connection and dropped output that was still queued.
+    output_dropped: bool,
+    /// The longest a write may make no progress.
+    write_timeout: Option<std::time::Duration>,
+    /// Since when the output has waited for the transport to become writable.
+    stalled_since: Option<Instant>,
+    /// The writing side's timer (close timeout, write timeout).
+    write_sleep: Option<Pin<Box<Sleep>>>,
+}
+
+/// Polls `slot`'s timer for `at` (creating or moving it); returns whether it has passed.
+fn poll_sleep(slot: &mut Option<Pin<Box<Sleep>>>, at: Instant, cx: &mut Context<'_>) -> bool {
+    let sleep = match slot {
+        Some(sleep) => {
+            if sleep.deadline() != at {
+                sleep.as_mut().reset(at);
+            }
+            sleep
+        }
+        None => slot.insert(Box::pin(::tokio::time::sleep_until(at))),
+    };
+    sleep.as_mut().poll(cx).is_ready()
+}
+
+fn output_dropped_error() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        "the connection timed out before the queued output could be written",
+    )
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     fn new(stream: S, conn: Connection) -> Self {
+        let write_buffer_limit = conn.config().output_high_water_mark;
         Inner {
             stream,
             conn,
@@ -130,8 +171,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             error: None,
             write_waiters: [None, None],
             done: false,
-            write_buffer_limit: DEFAULT_WRITE_BUFFER_LIMIT,
             reassembly: Reassembly::default(),
+            write_buffer_limit,
+            read_eof: false,
+            io_error: None,
+            output_dropped: false,
+            write_timeout: Some(DEFAULT_WRITE_TIMEOUT),
+            stalled_since: None,
+            write_sleep: None,
+        }
+    }
+
+    /// Runs the connection's timers, noting when they dropped queued output.
+    fn handle_timeout(&mut self) {
+        let before = self.conn.buffered_output();
+        let now = self.now();
+        self.conn.handle_timeout(now);
+        if before > 0 && self.conn.buffered_output() == 0 {
+            self.output_dropped = true;
         }
     }
 
@@ -151,8 +208,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         let result = self.poll_flush_inner(&mut inner_cx);
         if result.is_pending() {
             self.write_waiters[side as usize] = Some(cx.waker().clone());
+            self.stalled_since.get_or_insert_with(Instant::now);
         } else {
             self.write_waiters[side as usize] = None;
+            self.stalled_since = None;
         }
         result
     }
@@ -175,6 +234,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 Poll::Ready(Ok(n)) => {
                     self.conn.consume_output(n);
                     progressed = true;
+                    self.stalled_since = None;
                 }
                 Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
                 Poll::Ready(Err(e)) => break Poll::Ready(Err(e)),
@@ -201,22 +261,36 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         if self.done {
             return Poll::Ready(None);
         }
+        if let Some(e) = self.io_error.take() {
+            // The write error met while the previous event was delivered.
+            self.done = true;
+            if self.conn.state() == crate::State::Closed && !self.conn.has_unsent_data() {
+                return Poll::Ready(None);
+            }
+            return Poll::Ready(Some(Err(Error::Io(e))));
+        }
         loop {
             if self.error.is_none() {
+                let before = self.conn.buffered_output();
                 match self.conn.poll_event() {
                     Ok(Some(event)) => {
                         // Start writing what the event produced (a pong, a close reply). What
                         // does not fit now is written by the next poll, or by the writing half.
+                        // The event is delivered even if that write fails; the error follows.
                         if let Poll::Ready(Err(e)) = self.poll_flush_out(cx, Side::Read)
                             && !matches!(event, Event::Close(_))
                         {
-                            self.done = true;
-                            return Poll::Ready(Some(Err(Error::Io(e))));
+                            self.io_error = Some(e);
                         }
                         return Poll::Ready(Some(Ok(event)));
                     }
                     Ok(None) => {}
-                    Err(e) => self.error = Some(e),
+                    Err(e) => {
+                        if before > 0 && self.conn.buffered_output() == 0 {
+                            self.output_dropped = true;
+                        }
+                        self.error = Some(e);
+                    }
                 }
             }
             let flushed = self.poll_flush_out(cx, Side::Read);
@@ -224,14 +298,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 // Report a failure only after the close frame saying why is out (or cannot be).
                 if flushed.is_pending() {
                     self.error = Some(error);
+                    // The close timeout bounds that wait.
+                    if let Some(deadline) = self.conn.poll_timeout() {
+                        if deadline <= self.now() {
+                            self.handle_timeout();
+                            continue;
+                        }
+                        if let Some(at) = self.origin.checked_add(deadline)
+                            && poll_sleep(&mut self.sleep, at, cx)
+                        {
+                            self.handle_timeout();
+                            continue;
+                        }
+                    }
                     return Poll::Pending;
                 }
                 return Poll::Ready(Some(Err(Error::Connection(error))));
             }
             if let Poll::Ready(Err(e)) = flushed {
                 self.done = true;
-                // After the close handshake a peer that is already gone ends the connection.
-                if self.conn.state() == crate::State::Closed {
+                // After the close handshake a peer that is already gone ends the connection,
+                // unless data accepted for sending is lost with it.
+                if self.conn.state() == crate::State::Closed && !self.conn.has_unsent_data() {
                     return Poll::Ready(None);
                 }
                 return Poll::Ready(Some(Err(Error::Io(e))));
@@ -244,32 +332,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 return Poll::Ready(None);
             }
             if let Some(deadline) = self.conn.poll_timeout() {
-                let now = self.now();
-                if deadline <= now {
-                    self.conn.handle_timeout(now);
+                if deadline <= self.now() {
+                    self.handle_timeout();
                     continue;
                 }
-                let at = self.origin + deadline;
-                let sleep = match &mut self.sleep {
-                    Some(sleep) => {
-                        if sleep.deadline() != at {
-                            sleep.as_mut().reset(at);
-                        }
-                        sleep
-                    }
-                    None => self.sleep.insert(Box::pin(::tokio::time::sleep_until(at))),
-                };
-                if sleep.as_mut().poll(cx).is_ready() {
-                    let now = self.now();
-                    self.conn.handle_timeout(now);
+                // A deadline too far away to represent never comes.
+                if let Some(at) = self.origin.checked_add(deadline)
+                    && poll_sleep(&mut self.sleep, at, cx)
+                {
+                    self.handle_timeout();
                     continue;
                 }
+            }
+            if self.read_eof || !self.conn.wants_input() {
+                // Nothing more to read, or too much output waiting: the peer's bytes stay in the
+                // kernel until the output drains (the flush above will wake us) or a timer runs.
+                return Poll::Pending;
             }
             let mut buf = ReadBuf::new(self.conn.read_buf());
             match Pin::new(&mut self.stream).poll_read(cx, &mut buf) {
                 Poll::Ready(Ok(())) => {
                     let n = buf.filled().len();
                     if n == 0 {
+                        self.read_eof = true;
                         self.conn.receive_eof();
                     } else {
                         self.conn.commit(n);
@@ -279,6 +364,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 // A reset once both close frames are exchanged is how some servers close TCP:
                 // it ends the transport like an end of input.
                 Poll::Ready(Err(_)) if self.conn.state() == crate::State::Closed => {
+                    self.read_eof = true;
                     self.conn.receive_eof();
                 }
                 Poll::Ready(Err(e)) => {
@@ -318,8 +404,45 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         self.conn.send(message).map_err(Error::Send)
     }
 
+    /// Writes everything queued for the writing side. While the transport does not take it,
+    /// the close timeout (once closing) and the write timeout still run.
     fn poll_flush(&mut self, cx: &mut Context<'_>, side: Side) -> Poll<Result<(), Error>> {
-        self.poll_flush_out(cx, side).map_err(Error::Io)
+        loop {
+            if self.output_dropped {
+                return Poll::Ready(Err(Error::Io(output_dropped_error())));
+            }
+            if let Poll::Ready(result) = self.poll_flush_out(cx, side) {
+                return Poll::Ready(result.map_err(Error::Io));
+            }
+            let mut wake_at: Option<Instant> = None;
+            // Keepalive is left to the reading side (which reads the pongs); the close timeout
+            // must end a close whose frame the peer never reads, read or not.
+            if self.conn.state() != crate::State::Open
+                && let Some(deadline) = self.conn.poll_timeout()
+            {
+                if deadline <= self.now() {
+                    self.handle_timeout();
+                    continue;
+                }
+                wake_at = self.origin.checked_add(deadline);
+            }
+            if let (Some(limit), Some(since)) = (self.write_timeout, self.stalled_since) {
+                match since.checked_add(limit) {
+                    Some(at) if at <= Instant::now() => {
+                        return Poll::Ready(Err(Error::Io(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "write timed out: the peer does not read",
+                        ))));
+                    }
+                    Some(at) => wake_at = Some(wake_at.map_or(at, |w| w.min(at))),
+                    None => {}
+                }
+            }
+            match wake_at {
+                Some(at) if poll_sleep(&mut self.write_sleep, at, cx) => continue,
+                _ => return Poll::Pending,
+            }
+        }
     }
 
     /// Sends a close frame (1000) unless one was sent, then writes everything.
@@ -711,9 +834,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     }
 
     /// Sets how much queued output makes the [`Sink`] wait for a flush before accepting another
-    /// message (default 128 KiB).
+    /// message (default: [`Config::output_high_water_mark`](crate::Config::output_high_water_mark),
+    /// 128 KiB).
     pub fn set_write_buffer_limit(&mut self, bytes: usize) {
         self.inner.write_buffer_limit = bytes;
+    }
+
+    /// Sets how long a write may make no progress (the peer does not read) before
+    /// [`send`](Self::send), [`flush`](Self::flush), [`close`](Self::close) or the [`Sink`]
+    /// fails with [`io::ErrorKind::TimedOut`]; what was not written stays queued. `None`: no
+    /// limit of its own (the close timeout still ends a close). Default 30 s. Set it before
+    /// [`split`](Self::split).
+    pub fn set_write_timeout(&mut self, timeout: Option<std::time::Duration>) {
+        self.inner.write_timeout = timeout;
     }
 
     /// The connection state machine (state, subprotocol, configuration).

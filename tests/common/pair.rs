@@ -31,6 +31,12 @@ pub struct Endpoint {
     pub keep_transport_open: bool,
     /// Read through `read_buf` + `commit` (the zero-copy path) instead of `receive`.
     pub use_read_buf: bool,
+    /// The transport takes no more bytes (the peer stopped reading and the kernel buffers are
+    /// full): output stays queued in the connection. Reading and timers go on.
+    pub write_blocked: bool,
+    /// The transport's reading side is not read while the connection does not want input
+    /// (follow `Connection::wants_input`, as the drivers do).
+    pub honour_wants_input: bool,
     /// Bytes the peer wrote that this endpoint has not read yet.
     inbound: Vec<u8>,
     /// The peer closed its transport: EOF follows the inbound bytes.
@@ -49,6 +55,8 @@ impl Endpoint {
             frozen: false,
             keep_transport_open: false,
             use_read_buf: false,
+            write_blocked: false,
+            honour_wants_input: true,
             inbound: Vec::new(),
             peer_closed: false,
             eof_delivered: false,
@@ -99,6 +107,18 @@ impl Endpoint {
         self.inbound.len()
     }
 
+    /// Delivers raw bytes to this endpoint as if its peer had written them (a hand-made or
+    /// misbehaving peer; freeze the real peer so that its own frames do not interleave).
+    pub fn inject(&mut self, bytes: &[u8]) {
+        self.inbound.extend_from_slice(bytes);
+    }
+
+    /// The peer ended its side of the transport (a half-close): EOF follows the bytes already
+    /// written to this endpoint.
+    pub fn deliver_eof(&mut self) {
+        self.peer_closed = true;
+    }
+
     /// Whether this endpoint got EOF from its transport.
     pub fn saw_eof(&self) -> bool {
         self.eof_delivered
@@ -128,8 +148,8 @@ impl Endpoint {
         }
         let mut progress = false;
 
-        // Read.
-        if !self.inbound.is_empty() {
+        // Read (unless the connection asks for a pause: the bytes wait in the "kernel").
+        if !self.inbound.is_empty() && (!self.honour_wants_input || self.conn.wants_input()) {
             let data = std::mem::take(&mut self.inbound);
             if self.use_read_buf {
                 let mut rest = &data[..];
@@ -146,7 +166,7 @@ impl Endpoint {
             }
             progress = true;
         }
-        if self.peer_closed && !self.eof_delivered {
+        if self.peer_closed && !self.eof_delivered && self.inbound.is_empty() {
             self.conn.receive_eof();
             self.eof_delivered = true;
             progress = true;
@@ -163,7 +183,9 @@ impl Endpoint {
         }
 
         // Write.
-        while let Some(chunk) = self.conn.take_output() {
+        while !self.write_blocked
+            && let Some(chunk) = self.conn.take_output()
+        {
             self.written.extend_from_slice(&chunk);
             if peer.transport_closed.is_none() {
                 peer.inbound.extend_from_slice(&chunk);

@@ -29,7 +29,7 @@ fn fragmented(opcode: u8, payload: &[u8], size: usize) -> Vec<Out> {
 fn s10_1_echo_is_fragmented_at_the_configured_size() {
     let message = ascii(65536);
     for size in [1300usize, 65535, 65536, 4096, 125, 126] {
-        let config = Config::default().max_send_frame_size(Some(size));
+        let config = Config::default().max_send_frame_size(size);
         let mut cases = vec![
             Case {
                 name: format!("10.1.1 64 KiB text echoed in frames of {size}"),
@@ -67,7 +67,7 @@ fn s10_1_echo_is_fragmented_at_the_configured_size() {
     }
     // Tiny sizes; a message shorter than the size goes as one frame.
     for size in [1usize, 7] {
-        let config = Config::default().max_send_frame_size(Some(size));
+        let config = Config::default().max_send_frame_size(size);
         run_with(
             &[
                 Case {
@@ -99,7 +99,7 @@ fn s10_the_peer_reassembles_the_fragmented_echo() {
     // A message with multi-byte code points, so frame boundaries fall inside code points.
     let message = "κόσμε 😀 ".repeat(4000);
     for role in [Role::Server, Role::Client] {
-        let config = Config::default().max_send_frame_size(Some(1300));
+        let config = Config::default().max_send_frame_size(1300);
         let mut echo = Echo::new(role, config);
         let (frame, _) = text(&message).encode(role, [9, 8, 7, 6]);
         let (out, error) = echo.feed(&frame);

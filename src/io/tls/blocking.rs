@@ -120,7 +120,9 @@ impl Transport for MaybeTlsStream {
 pub(crate) fn connect(request: &ClientRequest, options: &Options) -> Result<MaybeTlsStream, Error> {
     let (host, port, secure) = tcp_target(request)?;
     #[cfg(feature = "rustls")]
-    let deadline = options.handshake_timeout.map(|t| Instant::now() + t);
+    let deadline = options
+        .handshake_timeout
+        .and_then(|t| Instant::now().checked_add(t));
     #[cfg(not(feature = "rustls"))]
     let _ = options;
     let tcp = TcpStream::connect((host.as_str(), port)).map_err(Error::Io)?;
@@ -193,7 +195,9 @@ pub(crate) fn accept<T: Transport>(
     acceptor: &super::TlsAcceptor,
     mut stream: T,
 ) -> Result<rustls::StreamOwned<rustls::ServerConnection, T>, Error> {
-    let deadline = acceptor.timeout().map(|t| Instant::now() + t);
+    let deadline = acceptor
+        .timeout()
+        .and_then(|t| Instant::now().checked_add(t));
     let mut conn = rustls::ServerConnection::new(std::sync::Arc::clone(acceptor.config()))
         .map_err(super::TlsError::from)?;
     handshake(&mut conn, &mut stream, deadline)?;
