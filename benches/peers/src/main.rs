@@ -910,7 +910,7 @@ impl Contender for MaskBench {
 }
 
 fn wsproto_mask(buf: &mut [u8], key: [u8; 4]) {
-    wsproto::__mask_paths::dispatch().apply(buf, key, 0);
+    wsproto::__mask_paths::apply_mask(buf, key, 0);
 }
 
 const MASK_COLUMNS: [&str; 3] = ["wsproto", "fastwebsockets", "yawc"];
