@@ -115,6 +115,14 @@ impl OutputQueue {
         Some(chunk)
     }
 
+    /// Frees the buffers when nothing waits.
+    pub fn release_if_empty(&mut self) {
+        if self.len == 0 {
+            self.chunks = VecDeque::new();
+            self.tail = BytesMut::new();
+        }
+    }
+
     pub fn clear(&mut self) {
         self.chunks.clear();
         self.tail.clear();

@@ -95,6 +95,14 @@ impl Reader {
         self.filled += n.min(self.buf.len() - self.filled);
     }
 
+    /// Frees the read buffer when it holds no unprocessed bytes (a partial frame's state is
+    /// relative to `buf[0]` and has nothing buffered then, so it stays valid).
+    pub fn release_if_empty(&mut self) {
+        if self.filled == 0 {
+            self.buf = BytesMut::new();
+        }
+    }
+
     pub fn clear(&mut self) {
         self.buf = BytesMut::new();
         self.filled = 0;
@@ -116,6 +124,16 @@ impl Reader {
 }
 
 impl Connection {
+    /// Frees the input buffer if it holds no unprocessed bytes, and the output buffer if nothing
+    /// waits to be written, so that an idle connection holds no buffers (a message in progress
+    /// keeps what it has gathered). Call it when the transport has nothing to read; the drivers
+    /// do. The next [`read_buf`](Self::read_buf) or [`receive`](Self::receive) allocates again,
+    /// sized to what arrives.
+    pub fn shrink_buffers(&mut self) {
+        self.reader.release_if_empty();
+        self.out.release_if_empty();
+    }
+
     /// Processes buffered input and returns the next event, or `Ok(None)` when more input is
     /// needed (or the connection is closed).
     ///

@@ -48,6 +48,7 @@
 use std::boxed::Box;
 use std::future::poll_fn;
 use std::io::{self, IoSlice};
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker, ready};
@@ -72,6 +73,9 @@ const MAX_IO_SLICES: usize = 64;
 
 /// Default for [`WebSocketStream::set_write_buffer_limit`]: 128 KiB.
 const DEFAULT_WRITE_BUFFER_LIMIT: usize = 128 * 1024;
+
+/// The stack space an idle connection reads into (see `poll_event`).
+const IDLE_READ_SIZE: usize = 16 * 1024;
 
 /// Which side of the connection a task is polling from: the two halves of a split stream wait
 /// for writability independently.
@@ -258,16 +262,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                     continue;
                 }
             }
-            let mut buf = ReadBuf::new(self.conn.read_buf());
-            match Pin::new(&mut self.stream).poll_read(cx, &mut buf) {
-                Poll::Ready(Ok(())) => {
-                    let n = buf.filled().len();
-                    if n == 0 {
-                        self.conn.receive_eof();
-                    } else {
-                        self.conn.commit(n);
-                    }
+            // With input in progress, read straight into the connection's buffer. An idle
+            // connection reads into stack space instead (not initialised, so not zeroed) and
+            // copies what came: while it waits it holds no read buffer at all.
+            let direct = self.conn.buffered_input() > 0;
+            let read = if direct {
+                let mut buf = ReadBuf::new(self.conn.read_buf());
+                let read = Pin::new(&mut self.stream).poll_read(cx, &mut buf);
+                let n = buf.filled().len();
+                if n > 0 {
+                    self.conn.commit(n);
                 }
+                read.map_ok(|()| n)
+            } else {
+                let mut idle_space = [MaybeUninit::<u8>::uninit(); IDLE_READ_SIZE];
+                let mut buf = ReadBuf::uninit(&mut idle_space);
+                let read = Pin::new(&mut self.stream).poll_read(cx, &mut buf);
+                self.conn.receive(buf.filled());
+                read.map_ok(|()| buf.filled().len())
+            };
+            match read {
+                Poll::Ready(Ok(0)) => self.conn.receive_eof(),
+                Poll::Ready(Ok(_)) => {}
                 Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
                 // A reset once both close frames are exchanged is how some servers close TCP:
                 // it ends the transport like an end of input.
@@ -278,7 +294,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                     self.done = true;
                     return Poll::Ready(Some(Err(Error::Io(e))));
                 }
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {
+                    if !direct {
+                        // Nothing in flight: give the buffers back until the peer speaks.
+                        self.conn.shrink_buffers();
+                    }
+                    return Poll::Pending;
+                }
             }
         }
     }
