@@ -415,7 +415,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
         let (conn, response) = with_timeout(options, async {
             stream.write_all(handshake.request_bytes()).await?;
             stream.flush().await?;
-            let mut buf = [0u8; 4096];
+            // On the heap, not in the future: the task that accepted keeps its future's size
+            // (the largest state) for the life of the connection.
+            let mut buf = std::vec![0u8; 4096];
             loop {
                 let n = stream.read(&mut buf).await?;
                 let outcome = if n == 0 {
@@ -462,7 +464,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     {
         let mut handshake = server_handshake(options);
         with_timeout(options, async {
-            let mut buf = [0u8; 4096];
+            // On the heap, not in the future: the task that accepted keeps its future's size
+            // (the largest state) for the life of the connection.
+            let mut buf = std::vec![0u8; 4096];
             loop {
                 let n = stream.read(&mut buf).await?;
                 if n == 0 {
