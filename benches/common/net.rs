@@ -116,7 +116,9 @@ pub fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
     s.write_all(request(addr).as_bytes())?;
     let head = read_head(&mut s)?;
     if !head.starts_with(b"HTTP/1.1 101") {
-        return Err(io::Error::other(String::from_utf8_lossy(&head).into_owned()));
+        return Err(io::Error::other(
+            String::from_utf8_lossy(&head).into_owned(),
+        ));
     }
     Ok(s)
 }
