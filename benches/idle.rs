@@ -22,7 +22,9 @@ fn serve() {
         .build()
         .expect("runtime");
     rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         net::announce(listener.local_addr().expect("addr"));
         loop {
             let Ok((stream, _)) = listener.accept().await else {
