@@ -10,7 +10,9 @@
 //! - **encode**: `send_binary`, then write `output()` until drained, one flush per message, into
 //!   an in-memory socket buffer (a `Vec` that a write appends to, emptied when full, as a kernel
 //!   socket buffer is). Peers use their ordinary send call with a flush per message. Limit: the
-//!   header and a memcpy of the payload (a fused copy+mask for a client) in one write.
+//!   header and a memcpy of the payload (a fused copy+mask for a client) in one write. Column
+//!   "wsproto send(Bytes)" shows the zero-copy alternative (`send(Message::Binary(Bytes))` and
+//!   one vectored write); the ratios use the `send_binary` column.
 //! - **mask**: in-place masking of 16 B / 125 B / 1 KiB / 16 KiB one byte past a 64-byte
 //!   boundary, with the libraries that export their masking function.
 //!
@@ -615,6 +617,33 @@ impl Contender for WsprotoEncode {
     }
 }
 
+/// wsproto's zero-copy send: `send(Message::Binary(Bytes))` (a server queues a payload of at
+/// least `Config::zero_copy_threshold` uncopied), written with one vectored write per message.
+struct WsprotoEncodeShared {
+    conn: wsproto::Connection,
+    sink: SinkStream,
+    payload: bytes::Bytes,
+    count: usize,
+}
+
+impl Contender for WsprotoEncodeShared {
+    fn run(&mut self, passes: usize) -> usize {
+        for _ in 0..passes * self.count {
+            self.conn
+                .send(wsproto::Message::Binary(self.payload.clone()))
+                .unwrap();
+            while self.conn.buffered_output() > 0 {
+                let mut slices = [io::IoSlice::new(&[]); 8];
+                let k = self.conn.output_io_slices(&mut slices);
+                let n = self.sink.write_vectored(&slices[..k]).unwrap();
+                self.conn.consume_output(n);
+            }
+            self.sink.flush().unwrap();
+        }
+        self.sink.take_written()
+    }
+}
+
 struct TungsteniteEncode {
     ws: tungstenite::WebSocket<SinkStream>,
     payload: tungstenite::Bytes,
@@ -755,8 +784,9 @@ impl Contender for LimitEncode {
     }
 }
 
-const ENCODE_COLUMNS: [&str; 6] = [
+const ENCODE_COLUMNS: [&str; 7] = [
     "wsproto",
+    "wsproto send(Bytes)",
     "tungstenite",
     "fastwebsockets",
     "tokio-websockets",
@@ -809,6 +839,12 @@ fn encode_row(w: &EncodeWorkload) -> Row {
                 conn: wsproto::Connection::new(role, wsproto::Config::default()),
                 sink: SinkStream::new(),
                 payload: payload.clone(),
+                count: w.count,
+            }),
+            Box::new(WsprotoEncodeShared {
+                conn: wsproto::Connection::new(role, wsproto::Config::default()),
+                sink: SinkStream::new(),
+                payload: shared.clone(),
                 count: w.count,
             }),
             Box::new(TungsteniteEncode {
