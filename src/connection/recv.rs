@@ -23,6 +23,10 @@ pub(crate) struct Reader {
     frame: Option<FrameProgress>,
     message: Option<MessageProgress>,
     utf8: Utf8Validator,
+    /// The size of the last message that arrived in several frames: a new one reserves that
+    /// much (at most `max_message_size`) up front instead of growing by doubling, which copies
+    /// the message again at every step.
+    reassembly_hint: usize,
 }
 
 /// A frame whose header was read.
@@ -223,9 +227,19 @@ impl Connection {
                 _ => None,
             };
             if let Some(kind) = kind {
+                // Whole-message reassembly of a message in several frames: size it from the
+                // first frame and the last such message (the header check bounded both).
+                let reassembles =
+                    !header.fin && !self.config.stream_messages && header.rsv & RSV1 == 0;
+                let data = if reassembles {
+                    let hint = r.reassembly_hint.max(frame_len);
+                    BytesMut::with_capacity(hint.min(self.config.max_message_size))
+                } else {
+                    BytesMut::new()
+                };
                 r.message = Some(MessageProgress {
                     kind,
-                    data: BytesMut::new(),
+                    data,
                     carry: BytesMut::new(),
                     compressed: header.rsv & RSV1 != 0,
                     inflated: alloc::vec::Vec::new(),
@@ -368,6 +382,7 @@ impl Connection {
         let Some(message) = r.message.take() else {
             return Ok(Step::Continue);
         };
+        r.reassembly_hint = message.data.len();
         Ok(Step::Event(data_event(message.kind, message.data.freeze())))
     }
 
