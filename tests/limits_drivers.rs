@@ -692,7 +692,7 @@ fn huge_durations_do_not_panic_in_the_drivers() {
         within_limit(move || {
             let (addr, rx) = serve(driver, options.clone(), App::Echo, Some(Duration::MAX));
             let (mut ws, _) =
-                WebSocket::connect_with_options(&format!("ws://{addr}/"), &options).unwrap();
+                WebSocket::connect_with_options(format!("ws://{addr}/"), &options).unwrap();
             ws.set_write_timeout(Some(Duration::MAX));
             ws.send(Message::text("hi")).unwrap();
             assert_eq!(ws.read().unwrap(), Message::text("hi"));
@@ -734,7 +734,7 @@ fn close_after_the_peer_closed_is_ok_in_both_drivers() {
                         }),
                 }
             });
-            let (mut ws, _) = WebSocket::connect(&format!("ws://{addr}/")).unwrap();
+            let (mut ws, _) = WebSocket::connect(format!("ws://{addr}/")).unwrap();
             ws.close(CloseCode::NORMAL, "bye").unwrap();
             assert!(matches!(ws.read().unwrap(), Message::Close(_)));
             assert!(matches!(ws.read(), Err(Error::Closed)));

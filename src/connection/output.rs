@@ -174,6 +174,14 @@ impl OutputQueue {
         Some(chunk)
     }
 
+    /// Frees the buffers when nothing waits.
+    pub fn release_if_empty(&mut self) {
+        if self.len == 0 {
+            self.chunks = VecDeque::new();
+            self.tail = BytesMut::new();
+        }
+    }
+
     /// Drops everything waiting, and the memory it held.
     pub fn clear(&mut self) {
         self.chunks = VecDeque::new();

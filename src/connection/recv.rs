@@ -23,6 +23,10 @@ pub(crate) struct Reader {
     frame: Option<FrameProgress>,
     message: Option<MessageProgress>,
     utf8: Utf8Validator,
+    /// The size of the last message that arrived in several frames: a new one reserves that
+    /// much (at most `max_message_size`) up front instead of growing by doubling, which copies
+    /// the message again at every step.
+    reassembly_hint: usize,
 }
 
 /// A frame whose header was read.
@@ -115,6 +119,14 @@ impl Reader {
         self.buf.unsplit(lent);
     }
 
+    /// Frees the read buffer when it holds no unprocessed bytes (a partial frame's state is
+    /// relative to `buf[0]` and has nothing buffered then, so it stays valid).
+    pub fn release_if_empty(&mut self) {
+        if self.filled == 0 {
+            self.buf = BytesMut::new();
+        }
+    }
+
     pub fn clear(&mut self) {
         self.buf = BytesMut::new();
         self.filled = 0;
@@ -136,6 +148,16 @@ impl Reader {
 }
 
 impl Connection {
+    /// Frees the input buffer if it holds no unprocessed bytes, and the output buffer if nothing
+    /// waits to be written, so that an idle connection holds no buffers (a message in progress
+    /// keeps what it has gathered). Call it when the transport has nothing to read; the drivers
+    /// do. The next [`read_buf`](Self::read_buf) or [`receive`](Self::receive) allocates again,
+    /// sized to what arrives.
+    pub fn shrink_buffers(&mut self) {
+        self.reader.release_if_empty();
+        self.out.release_if_empty();
+    }
+
     /// Processes buffered input and returns the next event, or `Ok(None)` when more input is
     /// needed (or the connection is closed).
     ///
@@ -225,9 +247,19 @@ impl Connection {
                 _ => None,
             };
             if let Some(kind) = kind {
+                // Whole-message reassembly of a message in several frames: size it from the
+                // first frame and the last such message (the header check bounded both).
+                let reassembles =
+                    !header.fin && !self.config.stream_messages && header.rsv & RSV1 == 0;
+                let data = if reassembles {
+                    let hint = r.reassembly_hint.max(frame_len);
+                    BytesMut::with_capacity(hint.min(self.config.max_message_size))
+                } else {
+                    BytesMut::new()
+                };
                 r.message = Some(MessageProgress {
                     kind,
-                    data: BytesMut::new(),
+                    data,
                     carry: BytesMut::new(),
                     compressed: header.rsv & RSV1 != 0,
                     inflated: alloc::vec::Vec::new(),
@@ -370,6 +402,7 @@ impl Connection {
         let Some(message) = r.message.take() else {
             return Ok(Step::Continue);
         };
+        r.reassembly_hint = message.data.len();
         Ok(Step::Event(data_event(message.kind, message.data.freeze())))
     }
 

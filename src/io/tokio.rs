@@ -55,6 +55,7 @@
 use std::boxed::Box;
 use std::future::poll_fn;
 use std::io::{self, IoSlice};
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker, ready};
@@ -82,6 +83,9 @@ const MAX_IO_SLICES: usize = 64;
 
 /// Default for [`WebSocketStream::set_write_timeout`]: 30 s.
 const DEFAULT_WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The stack space an idle connection reads into (see `poll_event`).
+const IDLE_READ_SIZE: usize = 16 * 1024;
 
 /// Which side of the connection a task is polling from: the two halves of a split stream wait
 /// for writability independently.
@@ -349,17 +353,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 // kernel until the output drains (the flush above will wake us) or a timer runs.
                 return Poll::Pending;
             }
-            let mut buf = ReadBuf::new(self.conn.read_buf());
-            match Pin::new(&mut self.stream).poll_read(cx, &mut buf) {
-                Poll::Ready(Ok(())) => {
-                    let n = buf.filled().len();
-                    if n == 0 {
-                        self.read_eof = true;
-                        self.conn.receive_eof();
-                    } else {
-                        self.conn.commit(n);
-                    }
+            // With input in progress, read straight into the connection's buffer. An idle
+            // connection reads into stack space instead (not initialised, so not zeroed) and
+            // copies what came: while it waits it holds no read buffer at all.
+            let direct = self.conn.buffered_input() > 0;
+            let read = if direct {
+                let mut buf = ReadBuf::new(self.conn.read_buf());
+                let read = Pin::new(&mut self.stream).poll_read(cx, &mut buf);
+                let n = buf.filled().len();
+                if n > 0 {
+                    self.conn.commit(n);
                 }
+                read.map_ok(|()| n)
+            } else {
+                let mut idle_space = [MaybeUninit::<u8>::uninit(); IDLE_READ_SIZE];
+                let mut buf = ReadBuf::uninit(&mut idle_space);
+                let read = Pin::new(&mut self.stream).poll_read(cx, &mut buf);
+                self.conn.receive(buf.filled());
+                read.map_ok(|()| buf.filled().len())
+            };
+            match read {
+                Poll::Ready(Ok(0)) => {
+                    self.read_eof = true;
+                    self.conn.receive_eof();
+                }
+                Poll::Ready(Ok(_)) => {}
                 Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
                 // A reset once both close frames are exchanged is how some servers close TCP:
                 // it ends the transport like an end of input.
@@ -372,7 +390,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                     // `Error::Tls` when a TLS stream's record or alert failed.
                     return Poll::Ready(Some(Err(Error::from(e))));
                 }
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {
+                    if !direct {
+                        // Nothing in flight: give the buffers back until the peer speaks.
+                        self.conn.shrink_buffers();
+                    }
+                    return Poll::Pending;
+                }
             }
         }
     }
@@ -637,7 +661,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
         let (conn, response) = with_timeout(options, async {
             stream.write_all(handshake.request_bytes()).await?;
             stream.flush().await?;
-            let mut buf = [0u8; 4096];
+            // On the heap, not in the future: the task that accepted keeps its future's size
+            // (the largest state) for the life of the connection.
+            let mut buf = std::vec![0u8; 4096];
             loop {
                 let n = stream.read(&mut buf).await?;
                 let outcome = if n == 0 {
@@ -739,7 +765,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     pub async fn read_request(mut stream: S, options: &Options) -> Result<PendingAccept<S>, Error> {
         let mut handshake = server_handshake(options);
         with_timeout(options, async {
-            let mut buf = [0u8; 4096];
+            // On the heap, not in the future: the task that accepted keeps its future's size
+            // (the largest state) for the life of the connection.
+            let mut buf = std::vec![0u8; 4096];
             loop {
                 let n = stream.read(&mut buf).await?;
                 if n == 0 {

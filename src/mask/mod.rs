@@ -38,6 +38,15 @@ use core::mem::MaybeUninit;
 /// 6.0 ns; 1 KiB: 10 ns against 20 ns).
 const SIMD_MIN: usize = 16;
 
+/// On x86_64, SSE2 is part of the baseline: slices from [`SIMD_MIN`] up to (not including)
+/// this length take the SSE2 path called directly (inlined), skipping the cached dispatch's
+/// indirect call and the AVX2 path's fallback call, which at 16 B cost as much as the masking
+/// (`scripts/bench-peers.sh mask`: 16 B at +1 went from 0.5x to ~1x yawc's inline masking).
+const SMALL_MAX: usize = 64;
+
+/// Whether the direct SSE2 path for small slices exists on this target.
+const SMALL_SSE2: bool = cfg!(all(target_arch = "x86_64", target_feature = "sse2"));
+
 /// `key` rotated left by `r % 4` bytes: the key as seen from payload offset `r`.
 #[inline(always)]
 fn rotate(key: [u8; 4], r: usize) -> [u8; 4] {
@@ -51,6 +60,12 @@ pub(crate) fn apply_mask(buf: &mut [u8], key: [u8; 4], phase: usize) {
     let key = rotate(key, phase);
     if buf.len() < SIMD_MIN {
         scalar::apply_words(buf, key);
+    } else if SMALL_SSE2 && buf.len() < SMALL_MAX {
+        #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+        // SAFETY: SSE2 is enabled at compile time (part of the x86_64 baseline).
+        unsafe {
+            x86::apply_sse2(buf, key)
+        }
     } else {
         let path = select::selected();
         // SAFETY: `selected` only returns paths whose CPU features are present.
@@ -78,6 +93,12 @@ fn copy_uninit(dst: &mut [MaybeUninit<u8>], src: &[u8], key: [u8; 4], phase: usi
     let key = rotate(key, phase);
     if src.len() < SIMD_MIN {
         scalar::copy_words(dst, src, key);
+    } else if SMALL_SSE2 && src.len() < SMALL_MAX {
+        #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+        // SAFETY: SSE2 is enabled at compile time (part of the x86_64 baseline).
+        unsafe {
+            x86::copy_sse2(dst, src, key)
+        }
     } else {
         let path = select::selected();
         // SAFETY: `selected` only returns paths whose CPU features are present.
@@ -374,6 +395,13 @@ pub mod paths {
     /// Appends `src` masked to `dst` through the dispatch, as the send path does.
     pub fn extend_masked(dst: &mut bytes::BytesMut, src: &[u8], key: [u8; 4], phase: usize) {
         super::extend_masked(dst, src, key, phase);
+    }
+
+    /// Masks `buf` in place through the crate's entry point (inlined, no `Path` indirection),
+    /// as the receive path does.
+    #[inline]
+    pub fn apply_mask(buf: &mut [u8], key: [u8; 4], phase: usize) {
+        super::apply_mask(buf, key, phase);
     }
 
     /// Every path this CPU can run, the reference first and the dispatch last, with the names of

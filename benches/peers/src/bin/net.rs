@@ -1,0 +1,351 @@
+//! Loopback benches against the echo servers of wsproto (its tokio driver), tokio-tungstenite
+//! 0.30, fastwebsockets 0.10, tokio-websockets 0.13 and yawc 0.5. Every server runs in a child
+//! process (this executable, re-run) on a tokio `current_thread` runtime, one task per
+//! connection, pinned to CPU 0; the load generator runs here, pinned to CPU 1. wsproto accepts
+//! with its own handshake (`WebSocketStream::accept`); the peers get the same minimal handshake
+//! (read the request head, write the 101 response) and then wrap the stream with their
+//! after-handshake constructor.
+//!
+//! - `net load`: echo load, one message in flight per connection (send, wait for the echo,
+//!   repeat), scenarios 100 x 20 B, 10 x 1 KiB, 200 x 16 KiB, 500 x 16 KiB; a fresh server per
+//!   (library, scenario); `LOAD_ROUNDS` (default 5) rounds of `LOAD_SECS` (default 1) seconds,
+//!   the median round's messages/s; the server's peak RSS (VmHWM).
+//! - `net idle`: `IDLE_CONNS` (default 2000) handshaken silent connections per server, then one
+//!   16 KiB echo on each; the server's RSS growth per connection before and after.
+//!
+//! Filter the libraries with `NET_LIBS=wsproto,yawc`.
+
+#[path = "../../../common/net.rs"]
+mod net;
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const LIBS: [&str; 5] = [
+    "wsproto",
+    "tungstenite",
+    "fastwebsockets",
+    "tokio-websockets",
+    "yawc",
+];
+
+fn pin_to_cpu(cpu: usize) {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cpus < 2 {
+        return;
+    }
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET and sched_setaffinity only touch
+    // it and the calling thread's affinity.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu % cpus, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Servers (child process).
+
+/// The peers' handshake: the request head, then the fixed 101 response.
+async fn minimal_handshake(stream: &mut TcpStream) -> std::io::Result<()> {
+    let mut head = Vec::with_capacity(512);
+    let mut chunk = vec![0u8; 512];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 || head.len() > 8192 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        head.extend_from_slice(&chunk[..n]);
+    }
+    stream.write_all(net::RESPONSE.as_bytes()).await
+}
+
+async fn serve_wsproto(stream: TcpStream) {
+    use wsproto::Message;
+    let Ok(mut ws) = wsproto::io::tokio::WebSocketStream::accept(stream).await else {
+        return;
+    };
+    while let Ok(m) = ws.read().await {
+        if matches!(m, Message::Text(_) | Message::Binary(_)) && ws.send(m).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn serve_tungstenite(mut stream: TcpStream) {
+    if minimal_handshake(&mut stream).await.is_err() {
+        return;
+    }
+    let mut ws = tokio_tungstenite::WebSocketStream::from_raw_socket(
+        stream,
+        tungstenite::protocol::Role::Server,
+        None,
+    )
+    .await;
+    while let Some(Ok(m)) = ws.next().await {
+        if (m.is_text() || m.is_binary()) && ws.send(m).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn serve_fastwebsockets(mut stream: TcpStream) {
+    if minimal_handshake(&mut stream).await.is_err() {
+        return;
+    }
+    let mut ws = fastwebsockets::FragmentCollector::new(
+        fastwebsockets::WebSocket::after_handshake(stream, fastwebsockets::Role::Server),
+    );
+    loop {
+        let Ok(frame) = ws.read_frame().await else {
+            return;
+        };
+        let alive = match frame.opcode {
+            fastwebsockets::OpCode::Close => false,
+            fastwebsockets::OpCode::Text | fastwebsockets::OpCode::Binary => {
+                ws.write_frame(frame).await.is_ok()
+            }
+            _ => true,
+        };
+        if !alive {
+            return;
+        }
+    }
+}
+
+async fn serve_tokio_websockets(mut stream: TcpStream) {
+    if minimal_handshake(&mut stream).await.is_err() {
+        return;
+    }
+    let mut ws = tokio_websockets::ServerBuilder::new().serve(stream);
+    while let Some(Ok(m)) = ws.next().await {
+        if (m.is_text() || m.is_binary()) && ws.send(m).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn serve_yawc(mut stream: TcpStream) {
+    if minimal_handshake(&mut stream).await.is_err() {
+        return;
+    }
+    let Ok(mut ws) =
+        yawc::WebSocket::from_stream(stream, yawc::Role::Server, yawc::Options::default())
+    else {
+        return;
+    };
+    loop {
+        let Ok(frame) = ws.next_frame().await else {
+            return;
+        };
+        let alive = match frame.opcode() {
+            yawc::frame::OpCode::Close => false,
+            yawc::frame::OpCode::Text | yawc::frame::OpCode::Binary => ws.send(frame).await.is_ok(),
+            _ => true,
+        };
+        if !alive {
+            return;
+        }
+    }
+}
+
+fn serve(lib: &str) {
+    pin_to_cpu(0);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let lib = lib.to_string();
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        net::announce(listener.local_addr().expect("addr"));
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            match lib.as_str() {
+                "wsproto" => tokio::spawn(serve_wsproto(stream)),
+                "tungstenite" => tokio::spawn(serve_tungstenite(stream)),
+                "fastwebsockets" => tokio::spawn(serve_fastwebsockets(stream)),
+                "tokio-websockets" => tokio::spawn(serve_tokio_websockets(stream)),
+                "yawc" => tokio::spawn(serve_yawc(stream)),
+                other => panic!("unknown server {other}"),
+            };
+        }
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Load generator (parent).
+
+struct Scenario {
+    conns: usize,
+    size: usize,
+}
+
+const SCENARIOS: [Scenario; 4] = [
+    Scenario {
+        conns: 100,
+        size: 20,
+    },
+    Scenario {
+        conns: 10,
+        size: 1024,
+    },
+    Scenario {
+        conns: 200,
+        size: 16 * 1024,
+    },
+    Scenario {
+        conns: 500,
+        size: 16 * 1024,
+    },
+];
+
+impl Scenario {
+    fn name(&self) -> String {
+        if self.size >= 1024 {
+            format!("{} x {} KiB", self.conns, self.size / 1024)
+        } else {
+            format!("{} x {} B", self.conns, self.size)
+        }
+    }
+}
+
+/// Median messages/s over the rounds, and the server's peak RSS in KiB.
+fn load(lib: &str, s: &Scenario, rounds: usize, secs: f64) -> (f64, u64) {
+    let server = net::ServerChild::spawn(lib).expect("server");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let payload: Vec<u8> = (0..s.size).map(|i| (i * 7) as u8).collect();
+    let frame = Rc::new(net::client_frame(&payload, [9, 8, 7, 6]));
+    let echo = net::echo_len(s.size);
+    let count = Rc::new(Cell::new(0u64));
+    let stop = Rc::new(Cell::new(false));
+    let mut rates = Vec::new();
+    rt.block_on(async {
+        let local = tokio::task::LocalSet::new();
+        local
+            .run_until(async {
+                let mut tasks = Vec::new();
+                for _ in 0..s.conns {
+                    let std_stream = net::connect(server.addr).expect("connect");
+                    std_stream.set_nonblocking(true).expect("nonblocking");
+                    let mut stream = TcpStream::from_std(std_stream).expect("tokio stream");
+                    let (frame, count, stop) = (frame.clone(), count.clone(), stop.clone());
+                    tasks.push(tokio::task::spawn_local(async move {
+                        let mut back = vec![0u8; echo];
+                        while !stop.get() {
+                            stream.write_all(&frame).await.expect("write");
+                            stream.read_exact(&mut back).await.expect("read echo");
+                            count.set(count.get() + 1);
+                        }
+                    }));
+                }
+                // Warm-up, then the rounds.
+                tokio::time::sleep(Duration::from_secs_f64(secs / 2.0)).await;
+                for _ in 0..rounds {
+                    let start = std::time::Instant::now();
+                    let before = count.get();
+                    tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+                    rates.push((count.get() - before) as f64 / start.elapsed().as_secs_f64());
+                }
+                stop.set(true);
+                for t in tasks {
+                    let _ = t.await;
+                }
+            })
+            .await;
+    });
+    rates.sort_by(f64::total_cmp);
+    (rates[rates.len() / 2], server.peak_rss_kib())
+}
+
+fn env_f64(name: &str, default: f64) -> f64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn libs() -> Vec<&'static str> {
+    match std::env::var("NET_LIBS") {
+        Ok(list) => LIBS
+            .iter()
+            .copied()
+            .filter(|l| list.split(',').any(|x| x == *l))
+            .collect(),
+        Err(_) => LIBS.to_vec(),
+    }
+}
+
+fn main() {
+    if let Ok(lib) = std::env::var(net::SERVER_ENV) {
+        return serve(&lib);
+    }
+    pin_to_cpu(1);
+    let libs = libs();
+    let what = std::env::args().nth(1).unwrap_or_else(|| "load".into());
+    match what.as_str() {
+        "load" => {
+            let rounds = env_f64("LOAD_ROUNDS", 5.0).max(1.0) as usize;
+            let secs = env_f64("LOAD_SECS", 1.0);
+            println!(
+                "Loopback echo, one message in flight per connection; servers on a current_thread \
+                 runtime pinned to CPU 0, load generator on CPU 1; median of {rounds} rounds of \
+                 {secs} s. Cells: messages/s (server peak RSS).\n"
+            );
+            println!(
+                "| scenario | {} | ours ÷ best peer | ours peak RSS ÷ lowest peer's |",
+                libs.join(" | ")
+            );
+            println!("|---|{}---:|---:|", "---:|".repeat(libs.len()));
+            for s in &SCENARIOS {
+                let results: Vec<(f64, u64)> =
+                    libs.iter().map(|l| load(l, s, rounds, secs)).collect();
+                let mut line = format!("| {} |", s.name());
+                for (rate, rss) in &results {
+                    line += &format!(" {:.1} k ({:.1} MiB) |", rate / 1e3, *rss as f64 / 1024.0);
+                }
+                if libs[0] == "wsproto" && results.len() > 1 {
+                    let best = results[1..].iter().map(|r| r.0).fold(0.0, f64::max);
+                    let lowest = results[1..].iter().map(|r| r.1).min().unwrap_or(1).max(1);
+                    line += &format!(
+                        " {:.2}× | {:.2}× |",
+                        results[0].0 / best,
+                        results[0].1 as f64 / lowest as f64
+                    );
+                } else {
+                    line += " | |";
+                }
+                println!("{line}");
+            }
+        }
+        "idle" => {
+            let n = env_f64("IDLE_CONNS", 2000.0) as usize;
+            let message = env_f64("IDLE_MESSAGE", 16384.0) as usize;
+            println!(
+                "Idle connections: server RSS growth per handshaken, silent connection ({n} \
+                 connections), before and after one {message} B echo on each.\n"
+            );
+            println!("| server | KiB per idle connection | after one echo each |");
+            println!("|---|---:|---:|");
+            for lib in libs {
+                let server = net::ServerChild::spawn(lib).expect("server");
+                let (open, after) = net::idle(&server, n, message).expect("idle run");
+                println!("| {lib} | {open:.1} | {after:.1} |");
+            }
+        }
+        other => panic!("unknown bench {other}: load or idle"),
+    }
+}
