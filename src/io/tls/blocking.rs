@@ -113,6 +113,14 @@ impl Transport for MaybeTlsStream {
             MaybeTlsStream::Tls(tls) => Transport::shutdown_write(&mut **tls),
         }
     }
+
+    fn set_write_timeout(&mut self, timeout: Option<core::time::Duration>) -> io::Result<bool> {
+        match self {
+            MaybeTlsStream::Plain(tcp) => Transport::set_write_timeout(tcp, timeout),
+            #[cfg(feature = "rustls")]
+            MaybeTlsStream::Tls(tls) => Transport::set_write_timeout(&mut **tls, timeout),
+        }
+    }
 }
 
 /// Connects TCP to the URL's host and port and, for `wss://`, runs the TLS handshake within the
@@ -204,7 +212,7 @@ pub(crate) fn accept<T: Transport>(
     Ok(rustls::StreamOwned::new(conn, stream))
 }
 
-/// A rustls client stream over a [`Transport`]: read timeouts go to the stream inside, and
+/// A rustls client stream over a [`Transport`]: read and write timeouts go to the stream inside, and
 /// [`shutdown_write`](Transport::shutdown_write) sends TLS `close_notify`.
 #[cfg(feature = "rustls")]
 impl<T: Transport> Transport for rustls::StreamOwned<rustls::ClientConnection, T> {
@@ -217,9 +225,13 @@ impl<T: Transport> Transport for rustls::StreamOwned<rustls::ClientConnection, T
         self.flush()?;
         self.sock.shutdown_write()
     }
+
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<bool> {
+        self.sock.set_write_timeout(timeout)
+    }
 }
 
-/// A rustls server stream over a [`Transport`]: read timeouts go to the stream inside, and
+/// A rustls server stream over a [`Transport`]: read and write timeouts go to the stream inside, and
 /// [`shutdown_write`](Transport::shutdown_write) sends TLS `close_notify`.
 #[cfg(feature = "rustls")]
 impl<T: Transport> Transport for rustls::StreamOwned<rustls::ServerConnection, T> {
@@ -231,5 +243,9 @@ impl<T: Transport> Transport for rustls::StreamOwned<rustls::ServerConnection, T
         self.conn.send_close_notify();
         self.flush()?;
         self.sock.shutdown_write()
+    }
+
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<bool> {
+        self.sock.set_write_timeout(timeout)
     }
 }
