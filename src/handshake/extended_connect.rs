@@ -19,7 +19,7 @@
 use alloc::string::{String, ToString};
 
 use super::error::HandshakeError;
-use super::headers::{Headers, extensions_in, token_list};
+use super::headers::Headers;
 use super::server::Request;
 use super::url::parse_authority;
 
@@ -108,28 +108,7 @@ impl Request {
 
         // The stream carries WebSocket frames once accepted: a request body would be read as
         // frames.
-        if let Some(len) = headers.single("Content-Length")?
-            && len != b"0"
-        {
-            return Err(HandshakeError::InvalidHeader {
-                name: "Content-Length",
-                reason: "a handshake request has no body",
-            });
-        }
-
-        let origin = match headers.single("Origin")? {
-            None => None,
-            Some(v) => Some(
-                core::str::from_utf8(v)
-                    .map_err(|_| HandshakeError::InvalidHeader {
-                        name: "Origin",
-                        reason: "not valid UTF-8",
-                    })?
-                    .to_string(),
-            ),
-        };
-        let protocols = token_list(&headers, "Sec-WebSocket-Protocol")?;
-        let extensions = extensions_in(&headers)?;
+        let (origin, protocols, extensions) = super::server::negotiation_fields(&headers)?;
 
         Ok(Request {
             method: method.to_string(),

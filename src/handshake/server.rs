@@ -94,36 +94,7 @@ impl Request {
             })?
             .to_string();
 
-        // A handshake request has no body: whatever follows it is WebSocket frames. A body
-        // announced here would make that ambiguous (and is a request-smuggling vector).
-        if headers.contains("Transfer-Encoding") {
-            return Err(HandshakeError::InvalidHeader {
-                name: "Transfer-Encoding",
-                reason: "a handshake request has no body",
-            });
-        }
-        if let Some(len) = headers.single("Content-Length")?
-            && len != b"0"
-        {
-            return Err(HandshakeError::InvalidHeader {
-                name: "Content-Length",
-                reason: "a handshake request has no body",
-            });
-        }
-
-        let origin = match headers.single("Origin")? {
-            None => None,
-            Some(v) => Some(
-                core::str::from_utf8(v)
-                    .map_err(|_| HandshakeError::InvalidHeader {
-                        name: "Origin",
-                        reason: "not valid UTF-8",
-                    })?
-                    .to_string(),
-            ),
-        };
-        let protocols = token_list(&headers, "Sec-WebSocket-Protocol")?;
-        let extensions = extensions_in(&headers)?;
+        let (origin, protocols, extensions) = negotiation_fields(&headers)?;
 
         Ok(Request {
             method: method.to_string(),
@@ -703,6 +674,43 @@ fn server_connection(config: Config) -> Connection {
     {
         Connection::with_random(Role::Server, config, |dest: &mut [u8]| dest.fill(0))
     }
+}
+
+/// The fields every WebSocket request carries the same way, over HTTP/1.1 and HTTP/2 alike: no
+/// body (whatever follows the request is WebSocket frames; a body announced there would make that
+/// ambiguous, and is a request-smuggling vector), then `Origin`, the offered subprotocols and the
+/// offered extensions.
+pub(super) fn negotiation_fields(
+    headers: &Headers,
+) -> Result<(Option<String>, Vec<String>, Vec<Extension>), HandshakeError> {
+    if headers.contains("Transfer-Encoding") {
+        return Err(HandshakeError::InvalidHeader {
+            name: "Transfer-Encoding",
+            reason: "a handshake request has no body",
+        });
+    }
+    if let Some(len) = headers.single("Content-Length")?
+        && len != b"0"
+    {
+        return Err(HandshakeError::InvalidHeader {
+            name: "Content-Length",
+            reason: "a handshake request has no body",
+        });
+    }
+    let origin = match headers.single("Origin")? {
+        None => None,
+        Some(v) => Some(
+            core::str::from_utf8(v)
+                .map_err(|_| HandshakeError::InvalidHeader {
+                    name: "Origin",
+                    reason: "not valid UTF-8",
+                })?
+                .to_string(),
+        ),
+    };
+    let protocols = token_list(headers, "Sec-WebSocket-Protocol")?;
+    let extensions = extensions_in(headers)?;
+    Ok((origin, protocols, extensions))
 }
 
 #[cfg(test)]
