@@ -680,9 +680,7 @@ fn server_connection(config: Config) -> Connection {
 /// body (whatever follows the request is WebSocket frames; a body announced there would make that
 /// ambiguous, and is a request-smuggling vector), then `Origin`, the offered subprotocols and the
 /// offered extensions.
-pub(super) fn negotiation_fields(
-    headers: &Headers,
-) -> Result<(Option<String>, Vec<String>, Vec<Extension>), HandshakeError> {
+pub(super) fn negotiation_fields(headers: &Headers) -> Result<NegotiationFields, HandshakeError> {
     if headers.contains("Transfer-Encoding") {
         return Err(HandshakeError::InvalidHeader {
             name: "Transfer-Encoding",
@@ -712,6 +710,9 @@ pub(super) fn negotiation_fields(
     let extensions = extensions_in(headers)?;
     Ok((origin, protocols, extensions))
 }
+
+/// `Origin`, the offered subprotocols and the offered extensions of a request.
+pub(super) type NegotiationFields = (Option<String>, Vec<String>, Vec<Extension>);
 
 #[cfg(test)]
 mod tests {
