@@ -306,6 +306,32 @@ fn a_keepalive_timeout_is_traced() {
 }
 
 #[test]
+fn a_close_timeout_is_traced() {
+    let log = capture(|| {
+        let config = Config::default()
+            .keepalive_interval(None)
+            .close_timeout(Some(Duration::from_secs(1)));
+        let mut conn = Connection::new(wsproto::Role::Server, config);
+        conn.close(CloseCode::NORMAL, "").unwrap();
+        while conn.take_output().is_some() {}
+        for s in 0..5 {
+            conn.handle_timeout(Duration::from_secs(s));
+        }
+        assert!(matches!(
+            conn.poll_event(),
+            Err(wsproto::Error::CloseTimeout)
+        ));
+    });
+    let timeouts = log.find("close timeout");
+    assert_eq!(timeouts.len(), 1, "{:?}", log.events());
+    assert_eq!(
+        timeouts[0].get("unfinished"),
+        Some("true"),
+        "the peer never answered"
+    );
+}
+
+#[test]
 fn a_rejected_client_handshake_is_traced() {
     let log = capture(|| {
         let request = ClientRequest::new("example.com", "/").unwrap();
@@ -362,5 +388,77 @@ fn the_blocking_driver_runs_in_a_span_with_role_and_peer() {
         log.find("close received")
             .iter()
             .all(|e| e.span == Some(id))
+    );
+}
+
+#[cfg(feature = "tokio")]
+#[test]
+fn the_tokio_driver_runs_each_connection_in_its_span() {
+    use futures_util::StreamExt;
+    use wsproto::io::tokio::WebSocketStream;
+    let log = capture(|| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let server = tokio::spawn(async move {
+                let (stream, _) = listener.accept().await.unwrap();
+                let mut ws = WebSocketStream::accept(stream).await.unwrap();
+                while let Some(Ok(message)) = ws.next().await {
+                    if matches!(message, wsproto::Message::Close(_)) {
+                        break;
+                    }
+                    ws.send(message).await.unwrap();
+                }
+            });
+            let url = format!("ws://127.0.0.1:{port}/");
+            let (mut ws, _) = WebSocketStream::connect(url.as_str()).await.unwrap();
+            ws.send(wsproto::Message::text("echo")).await.unwrap();
+            assert!(matches!(
+                ws.next().await,
+                Some(Ok(wsproto::Message::Text(_)))
+            ));
+            ws.close(CloseCode::NORMAL, "").await.unwrap();
+            while let Some(Ok(_)) = ws.next().await {}
+            server.await.unwrap();
+        })
+    });
+    let spans = log.log.lock().unwrap().spans.clone();
+    let span_of = |role: &str| {
+        spans
+            .iter()
+            .find(|(_, (name, f))| {
+                name == "websocket" && f.get("role").map(String::as_str) == Some(role)
+            })
+            .map(|(&id, (_, f))| (id, f.clone()))
+            .unwrap_or_else(|| panic!("no {role} span: {spans:?}"))
+    };
+    let (client, client_fields) = span_of("Client");
+    let (server, _) = span_of("Server");
+    assert!(
+        client_fields
+            .get("peer")
+            .is_some_and(|p| p.starts_with("127.0.0.1:"))
+    );
+    assert_eq!(log.find("client handshake accepted")[0].span, Some(client));
+    assert_eq!(log.find("server handshake accepted")[0].span, Some(server));
+    let texts: Vec<_> = log
+        .find("frame sent")
+        .into_iter()
+        .filter(|e| e.get("opcode") == Some("Text"))
+        .collect();
+    assert_eq!(texts.len(), 2, "the message and its echo");
+    assert!(
+        texts
+            .iter()
+            .any(|e| e.span == Some(client) && e.get("masked") == Some("true"))
+    );
+    assert!(
+        texts
+            .iter()
+            .any(|e| e.span == Some(server) && e.get("masked") == Some("false"))
     );
 }
