@@ -108,10 +108,12 @@ macro_rules! instrument {
 
 /// The span a driver keeps for its connection (a `tracing::Span`, or nothing).
 #[cfg(all(feature = "tracing", feature = "std"))]
+#[allow(dead_code)] // used by the drivers only
 pub(crate) type ConnSpan = ::tracing::Span;
 /// The span a driver keeps for its connection (a `tracing::Span`, or nothing).
 #[cfg(all(not(feature = "tracing"), feature = "std"))]
 #[derive(Clone, Debug, Default)]
+#[allow(dead_code)] // used by the drivers only
 pub(crate) struct ConnSpan;
 
 #[cfg(feature = "std")]
