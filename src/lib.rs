@@ -144,6 +144,7 @@
 //! | `blocking`, `tokio` | drivers over `std::io` and tokio streams |
 //! | `hyper`, `axum` | upgrade hyper 1.x / axum 0.8 requests, HTTP/1.1 and HTTP/2 (RFC 8441) |
 //! | `h2` | a client over HTTP/2 extended CONNECT (RFC 8441) with the `h2` crate |
+//! | `tracing` | `tracing` events (no_std too): frames at `trace`; handshake outcomes, closes (code, reason, initiator), protocol errors (close code), timeouts at `debug`; a `websocket` span (role, peer) per driver connection. Nothing compiled in without it |
 //!
 //! Without default features the crate is `no_std` + `alloc`; supply a [`RandomSource`] for a
 //! client's mask keys.
@@ -171,6 +172,7 @@ pub mod io;
 mod mask;
 mod message;
 mod random;
+mod trace;
 mod utf8;
 
 pub use bytes::{Bytes, BytesMut};

@@ -390,6 +390,7 @@ impl Connection {
                 }
             }
             timers::Action::KeepaliveTimeout => {
+                crate::trace::ws_debug!(close_code = 1006u16, "keepalive timeout: no pong");
                 self.terminate();
                 self.out.clear();
                 self.pending_error = Some(Error::KeepaliveTimeout);
@@ -398,6 +399,7 @@ impl Connection {
                 let unfinished =
                     !self.failed && (self.state == State::Closing || !self.out.is_empty());
                 self.out.clear();
+                crate::trace::ws_debug!(unfinished, "close timeout");
                 if unfinished {
                     self.terminate();
                     self.pending_error = Some(Error::CloseTimeout);

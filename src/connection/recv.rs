@@ -177,6 +177,7 @@ impl Connection {
                 Ok(Step::Continue) => {}
                 Ok(Step::NeedMore) if self.eof => {
                     // The transport ended before the close handshake did.
+                    crate::trace::ws_debug!(close_code = 1006u16, "unexpected end of input");
                     self.terminate();
                     self.out.clear();
                     return Err(Error::UnexpectedEof);
@@ -189,6 +190,7 @@ impl Connection {
 
     /// Fails the connection for a protocol violation: queues the close frame, stops reading.
     fn fail(&mut self, error: ProtocolError) -> Error {
+        crate::trace::ws_debug!(error = %error, close_code = error.close_code().0, "protocol error");
         if !self.close_sent {
             let mut reason = error.to_string();
             reason.truncate(crate::close::MAX_CLOSE_REASON);
@@ -204,6 +206,7 @@ impl Connection {
             let Some((header, header_len)) = FrameHeader::parse(&r.buf[..r.filled])? else {
                 return Ok(Step::NeedMore);
             };
+            crate::trace::ws_trace!(opcode = ?header.opcode, fin = header.fin, rsv = header.rsv, len = header.payload_len, masked = header.mask.is_some(), "frame received");
             self.check_header(&header)?;
             let r = &mut self.reader;
             let frame_len = header.payload_len as usize; // <= max_frame_size
@@ -587,6 +590,12 @@ impl Connection {
             }
             _ => {
                 let frame = parse_close_payload(payload)?;
+                crate::trace::ws_debug!(
+                    code = frame.as_ref().map(|f| f.code.0),
+                    reason = frame.as_ref().map(|f| f.reason.as_str()),
+                    initiator = if self.close_sent { "local" } else { "peer" },
+                    "close received"
+                );
                 self.close_received = true;
                 if !self.close_sent {
                     let reply = frame.as_ref().map(|f| match self.config.close_reply {

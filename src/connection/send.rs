@@ -222,6 +222,12 @@ impl Connection {
                 2 + reason.len()
             }
         };
+        crate::trace::ws_debug!(
+            code = body.map(|(c, _)| c.0),
+            reason = body.map(|(_, r)| r),
+            initiator = if self.close_received { "peer" } else { "local" },
+            "close sent"
+        );
         self.close_at = self.out.end_position();
         self.write_control(OpCode::Close, &payload[..len]);
         self.close_sent = true;
@@ -278,6 +284,7 @@ impl Connection {
         };
         let mut encoded = [0u8; MAX_HEADER_LEN];
         let header_len = header.encode(&mut encoded);
+        crate::trace::ws_trace!(opcode = ?opcode, fin, rsv, len = data.len(), masked = mask.is_some(), "frame sent");
         self.out.push_slice(&encoded[..header_len]);
         match (mask, payload) {
             (Some(key), payload) => {

@@ -614,12 +614,21 @@ impl ClientHandshake {
         {
             self.state = State::Failed(e.clone());
         }
+        #[cfg(feature = "tracing")]
+        trace_outcome(&result);
         result
     }
 
     /// Reports that the transport ended. A rejection whose body was still arriving is returned
     /// with the body received so far; otherwise this is [`HandshakeError::UnexpectedEof`].
     pub fn receive_eof(&mut self) -> Result<ClientOutcome, HandshakeError> {
+        let result = self.end_of_input();
+        #[cfg(feature = "tracing")]
+        trace_outcome(&result);
+        result
+    }
+
+    fn end_of_input(&mut self) -> Result<ClientOutcome, HandshakeError> {
         match core::mem::replace(&mut self.state, State::Finished) {
             State::Body {
                 status,
@@ -709,7 +718,7 @@ impl ClientHandshake {
                     if body.len() < *expected {
                         return Ok(ClientOutcome::Partial);
                     }
-                    return self.receive_eof();
+                    return self.end_of_input();
                 }
                 State::Failed(e) => return Err(e.clone()),
                 State::Finished => return Err(HandshakeError::Finished),
@@ -784,6 +793,12 @@ impl ClientHandshake {
             move |dest: &mut [u8]| rng.fill(dest),
         )
         .with_subprotocol(response.subprotocol.clone());
+        crate::trace::ws_debug!(
+            status = response.status,
+            subprotocol = response.subprotocol.as_deref(),
+            extensions = %ExtensionNames(&response.extensions),
+            "client handshake accepted"
+        );
         #[cfg(feature = "deflate")]
         let connection = match &deflate {
             Some(params) => connection.with_deflate(params),
@@ -884,4 +899,37 @@ fn parse_response(
     let reason = parsed.reason.unwrap_or("").to_string();
     let headers = to_headers(parsed.headers);
     Ok((version, status, reason, headers))
+}
+
+/// Logs the outcome of a `receive` / `receive_eof` (acceptance is logged in `finish`).
+#[cfg(feature = "tracing")]
+fn trace_outcome(result: &Result<ClientOutcome, HandshakeError>) {
+    match result {
+        Ok(ClientOutcome::Rejected { status, reason, .. }) => {
+            tracing::debug!(
+                status,
+                reason = reason.as_str(),
+                "client handshake rejected"
+            );
+        }
+        Err(error) => tracing::debug!(error = %error, "client handshake failed"),
+        Ok(_) => {}
+    }
+}
+
+/// The extension names of a response, comma-separated, for tracing.
+#[cfg(feature = "tracing")]
+pub(crate) struct ExtensionNames<'a>(pub(crate) &'a [Extension]);
+
+#[cfg(feature = "tracing")]
+impl core::fmt::Display for ExtensionNames<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            f.write_str(&e.name)?;
+        }
+        Ok(())
+    }
 }

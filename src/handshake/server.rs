@@ -480,6 +480,19 @@ impl ServerHandshake {
     /// An error is final (later calls return it again): write
     /// [`response`](HandshakeError::response) — `400`, `405`, `426` or `431` — and close.
     pub fn receive(&mut self, data: &[u8]) -> Result<Option<&Request>, HandshakeError> {
+        #[cfg(feature = "tracing")]
+        let failed_before = matches!(self.state, State::Failed(_));
+        let result = self.receive_inner(data);
+        #[cfg(feature = "tracing")]
+        if let Err(error) = &result
+            && !failed_before
+        {
+            tracing::debug!(error = %error, status = error.status(), "server handshake: invalid request");
+        }
+        result
+    }
+
+    fn receive_inner(&mut self, data: &[u8]) -> Result<Option<&Request>, HandshakeError> {
         let max_headers = self.limits.max_headers;
         match &mut self.state {
             State::Reading(reader) => match reader.push(data) {
@@ -554,6 +567,12 @@ impl ServerHandshake {
                         None => connection,
                     };
                     let mut connection = connection;
+                    crate::trace::ws_debug!(
+                        path = request.path(),
+                        subprotocol = response.subprotocol.as_deref(),
+                        extensions = %super::client::ExtensionNames(&response.extensions),
+                        "server handshake accepted"
+                    );
                     connection.receive(&pending);
                     Ok((response.to_bytes(), connection))
                 }
@@ -607,6 +626,7 @@ impl ServerHandshake {
             return Err(HandshakeError::Finished);
         }
         let out = reject_response(status, headers, body)?;
+        crate::trace::ws_debug!(status, "server handshake rejected");
         self.state = State::Finished;
         Ok(out)
     }

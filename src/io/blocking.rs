@@ -182,6 +182,8 @@ pub struct WebSocket<S> {
     write_timeout: Option<Duration>,
     /// The write timeout currently set on the stream (`None`: none, or not supported).
     write_timeout_set: Option<Duration>,
+    /// The connection's `websocket` span (feature `tracing`), entered around the work.
+    span: crate::trace::ConnSpan,
 }
 
 impl<S: std::fmt::Debug> std::fmt::Debug for WebSocket<S> {
@@ -243,7 +245,11 @@ impl<S: Transport> WebSocket<S> {
         let deadline = options
             .handshake_timeout
             .and_then(|t| Instant::now().checked_add(t));
-        let mut handshake = client_handshake(request.into_client_request()?, options)?;
+        let request = request.into_client_request()?;
+        let span = crate::trace::conn_span!(crate::Role::Client);
+        crate::trace::record_peer!(span, super::peer_of(&request));
+        crate::trace::enter_span!(span);
+        let mut handshake = client_handshake(request, options)?;
         stream
             .write_all(handshake.request_bytes())
             .and_then(|()| stream.flush())
@@ -260,7 +266,7 @@ impl<S: Transport> WebSocket<S> {
                 break done;
             }
         };
-        let mut ws = WebSocket::from_connection(stream, conn);
+        let mut ws = WebSocket::from_connection_in(stream, conn, span);
         ws.reset_read_timeout()?;
         Ok((ws, response))
     }
@@ -315,10 +321,13 @@ impl<S: Transport> WebSocket<S> {
             .handshake_timeout
             .and_then(|t| Instant::now().checked_add(t));
         let mut handshake = server_handshake(options);
+        let span = crate::trace::conn_span!(crate::Role::Server);
+        crate::trace::enter_span!(span);
         let mut buf = [0u8; 4096];
         loop {
             let n = handshake_read(&mut stream, &mut buf, deadline)?;
             if n == 0 {
+                crate::trace::ws_debug!("server handshake: end of input before the request");
                 return Err(Error::Handshake(HandshakeError::UnexpectedEof));
             }
             match handshake.receive(&buf[..n]) {
@@ -337,6 +346,7 @@ impl<S: Transport> WebSocket<S> {
             stream,
             handshake,
             options: options.clone(),
+            span: span.clone(),
         })
     }
 
@@ -344,7 +354,13 @@ impl<S: Transport> WebSocket<S> {
     /// handshake types or elsewhere). Bytes that followed the handshake must already be in
     /// `conn`.
     pub fn from_connection(stream: S, conn: Connection) -> Self {
+        let span = crate::trace::conn_span!(conn.role());
+        Self::from_connection_in(stream, conn, span)
+    }
+
+    fn from_connection_in(stream: S, conn: Connection, span: crate::trace::ConnSpan) -> Self {
         WebSocket {
+            span,
             stream,
             conn,
             origin: Instant::now(),
@@ -401,6 +417,7 @@ impl<S: Transport> WebSocket<S> {
     /// message fragments when [`Config::stream_messages`](crate::Config) is on. Use one or the
     /// other for a given message: fragments taken here are not joined by a later `read`.
     pub fn read_event(&mut self) -> Result<Event, Error> {
+        crate::trace::enter_span!(self.span);
         loop {
             match self.conn.poll_event() {
                 Ok(Some(event)) => {
@@ -447,6 +464,7 @@ impl<S: Transport> WebSocket<S> {
     /// Queues `message` without writing it: [`flush`](Self::flush) (or the next
     /// [`send`](Self::send) or [`read`](Self::read)) writes it.
     pub fn queue(&mut self, message: Message) -> Result<(), Error> {
+        crate::trace::enter_span!(self.span);
         self.conn.send(message).map_err(Error::Send)
     }
 
@@ -454,6 +472,7 @@ impl<S: Transport> WebSocket<S> {
     /// close frame. Then call [`read`](Self::read) until it returns [`Error::Closed`]: messages
     /// the peer sent meanwhile are still delivered, then its close.
     pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        crate::trace::enter_span!(self.span);
         self.conn.close(code, reason).map_err(Error::Send)?;
         self.flush()
     }
@@ -469,6 +488,7 @@ impl<S: Transport> WebSocket<S> {
     /// the output and fails with [`Error::Connection`] ([`crate::Error::CloseTimeout`]).
     /// (Keepalive runs in [`read`](Self::read), which reads the pongs.)
     pub fn flush(&mut self) -> Result<(), Error> {
+        crate::trace::enter_span!(self.span);
         let mut stalled_since = Instant::now();
         while self.conn.buffered_output() > 0 {
             let now = self.now();
@@ -660,6 +680,8 @@ pub struct PendingAccept<S> {
     /// Holds a complete, validated request (`receive` returned it).
     handshake: ServerHandshake,
     options: Options,
+    /// The connection's span, from the request on.
+    span: crate::trace::ConnSpan,
 }
 
 impl<S: std::fmt::Debug> std::fmt::Debug for PendingAccept<S> {
@@ -695,6 +717,7 @@ impl<S: Transport> PendingAccept<S> {
     /// close. An unusable rejection (a status outside 200–599) answers `500` and returns
     /// [`Error::Handshake`].
     pub fn reject(mut self, rejection: Rejection) -> Result<S, Error> {
+        crate::trace::enter_span!(self.span);
         match server_answer(&mut self.handshake, &self.options, |_| Err(rejection)) {
             ServerAnswer::Refuse(response, Error::Rejected { .. }) => {
                 self.stream
@@ -720,13 +743,14 @@ impl<S: Transport> PendingAccept<S> {
         F: FnOnce(&Request) -> Result<AcceptOptions, Rejection>,
     {
         let mut stream = self.stream;
+        crate::trace::enter_span!(self.span);
         match server_answer(&mut self.handshake, &self.options, decide) {
             ServerAnswer::Accept(response, conn) => {
                 stream
                     .write_all(&response)
                     .and_then(|()| stream.flush())
                     .map_err(Error::Io)?;
-                let mut ws = WebSocket::from_connection(stream, conn);
+                let mut ws = WebSocket::from_connection_in(stream, conn, self.span);
                 ws.reset_read_timeout()?;
                 Ok(ws)
             }

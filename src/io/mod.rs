@@ -648,6 +648,16 @@ fn tcp_target(request: &ClientRequest) -> Result<(String, u16, bool), Error> {
     Ok((host, port, secure))
 }
 
+/// The `host:port` a client connection goes to, for its tracing span (a generic stream gives
+/// no peer address: the request's target stands for it).
+#[cfg(feature = "tracing")]
+fn peer_of(request: &ClientRequest) -> String {
+    match request.target() {
+        Ok((host, port, _)) => std::format!("{host}:{port}"),
+        Err(_) => String::new(),
+    }
+}
+
 /// The request to follow a redirect with, when `result` is one that `options` allows
 /// following (`redirects` already followed); `None` to return `result` as it is.
 fn redirect_target<T>(

@@ -141,6 +141,8 @@ struct Inner<S> {
     stalled_since: Option<Instant>,
     /// The writing side's timer (close timeout, write timeout).
     write_sleep: Option<Pin<Box<Sleep>>>,
+    /// The connection's `websocket` span (feature `tracing`), entered in every poll.
+    span: crate::trace::ConnSpan,
 }
 
 /// Polls `slot`'s timer for `at` (creating or moving it); returns whether it has passed.
@@ -168,6 +170,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     fn new(stream: S, conn: Connection) -> Self {
         let write_buffer_limit = conn.config().output_high_water_mark;
         Inner {
+            span: crate::trace::conn_span!(conn.role()),
             stream,
             conn,
             origin: Instant::now(),
@@ -262,6 +265,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     /// Drives the connection until it has an event, the connection ends (`None`), or it must
     /// wait for the transport or a timer.
     fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Event, Error>>> {
+        crate::trace::enter_span!(self.span);
         if self.done {
             return Poll::Ready(None);
         }
@@ -418,6 +422,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     }
 
     fn poll_ready(&mut self, cx: &mut Context<'_>, side: Side) -> Poll<Result<(), Error>> {
+        crate::trace::enter_span!(self.span);
         if self.conn.buffered_output() >= self.write_buffer_limit {
             ready!(self.poll_flush_out(cx, side)).map_err(Error::Io)?;
         }
@@ -425,12 +430,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     }
 
     fn queue(&mut self, message: Message) -> Result<(), Error> {
+        crate::trace::enter_span!(self.span);
         self.conn.send(message).map_err(Error::Send)
     }
 
     /// Writes everything queued for the writing side. While the transport does not take it,
     /// the close timeout (once closing) and the write timeout still run.
     fn poll_flush(&mut self, cx: &mut Context<'_>, side: Side) -> Poll<Result<(), Error>> {
+        crate::trace::enter_span!(self.span);
         loop {
             if self.output_dropped {
                 return Poll::Ready(Err(Error::Io(output_dropped_error())));
@@ -471,6 +478,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
 
     /// Sends a close frame (1000) unless one was sent, then writes everything.
     fn poll_close(&mut self, cx: &mut Context<'_>, side: Side) -> Poll<Result<(), Error>> {
+        crate::trace::enter_span!(self.span);
         if self.conn.state() == crate::State::Open {
             // Only fails when a close was already sent.
             let _ = self.conn.close(CloseCode::NORMAL, "");
@@ -548,6 +556,8 @@ pub struct PendingAccept<S> {
     /// Holds a complete, validated request (`receive` returned it).
     handshake: ServerHandshake,
     options: Options,
+    /// The connection's span, from the request on.
+    span: crate::trace::ConnSpan,
 }
 
 impl<S> std::fmt::Debug for PendingAccept<S> {
@@ -582,7 +592,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PendingAccept<S> {
     /// close (or drop). An unusable rejection (a status outside 200–599) answers `500` and
     /// returns [`Error::Handshake`].
     pub async fn reject(mut self, rejection: Rejection) -> Result<S, Error> {
-        let answer = server_answer(&mut self.handshake, &self.options, |_| Err(rejection));
+        let answer = {
+            crate::trace::enter_span!(self.span);
+            server_answer(&mut self.handshake, &self.options, |_| Err(rejection))
+        };
         let (response, error) = match answer {
             ServerAnswer::Refuse(response, Error::Rejected { .. }) => (response, None),
             ServerAnswer::Refuse(response, error) => (response, Some(error)),
@@ -607,14 +620,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PendingAccept<S> {
     {
         let mut stream = self.stream;
         let options = &self.options;
-        match server_answer(&mut self.handshake, options, decide) {
+        let answer = {
+            crate::trace::enter_span!(self.span);
+            server_answer(&mut self.handshake, options, decide)
+        };
+        match answer {
             ServerAnswer::Accept(response, conn) => {
                 with_timeout(options, async {
                     stream.write_all(&response).await?;
                     stream.flush().await.map_err(Error::Io)
                 })
                 .await?;
-                Ok(WebSocketStream::from_connection(stream, conn))
+                let mut ws = WebSocketStream::from_connection(stream, conn);
+                ws.inner.span = self.span;
+                Ok(ws)
             }
             ServerAnswer::Refuse(response, error) => {
                 let _ = with_timeout(options, async {
@@ -657,8 +676,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
         request: impl IntoClientRequest,
         options: &Options,
     ) -> Result<(Self, Response), Error> {
-        let mut handshake = client_handshake(request.into_client_request()?, options)?;
-        let (conn, response) = with_timeout(options, async {
+        let request = request.into_client_request()?;
+        let span = crate::trace::conn_span!(crate::Role::Client);
+        crate::trace::record_peer!(span, super::peer_of(&request));
+        let mut handshake = client_handshake(request, options)?;
+        let handshake_done = with_timeout(options, async {
             stream.write_all(handshake.request_bytes()).await?;
             stream.flush().await?;
             // On the heap, not in the future: the task that accepted keeps its future's size
@@ -675,9 +697,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
                     return Ok(done);
                 }
             }
-        })
-        .await?;
-        Ok((WebSocketStream::from_connection(stream, conn), response))
+        });
+        let (conn, response) = crate::trace::instrument!(handshake_done, span).await?;
+        let mut ws = WebSocketStream::from_connection(stream, conn);
+        ws.inner.span = span;
+        Ok((ws, response))
     }
 
     /// Runs the server handshake over an accepted `stream` and accepts any valid WebSocket
@@ -764,7 +788,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// ```
     pub async fn read_request(mut stream: S, options: &Options) -> Result<PendingAccept<S>, Error> {
         let mut handshake = server_handshake(options);
-        with_timeout(options, async {
+        let span = crate::trace::conn_span!(crate::Role::Server);
+        let read = with_timeout(options, async {
             // On the heap, not in the future: the task that accepted keeps its future's size
             // (the largest state) for the life of the connection.
             let mut buf = std::vec![0u8; 4096];
@@ -786,12 +811,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
                     }
                 }
             }
-        })
-        .await?;
+        });
+        crate::trace::instrument!(read, span).await?;
         Ok(PendingAccept {
             stream,
             handshake,
             options: options.clone(),
+            span,
         })
     }
 
