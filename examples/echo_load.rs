@@ -240,7 +240,13 @@ fn describe(message: &Message) -> String {
 /// reading it (its output is above the high-water mark), so the writes stall well before
 /// [`UNREAD_LIMIT`] MiB, and once the client reads, every echo arrives. Returns the MiB written.
 async fn unread(url: &str) -> Result<usize, String> {
-    let (ws, _) = WebSocketStream::connect_with_options(url, &options(false))
+    // This client queues megabytes it cannot send yet and then reads: with the default output
+    // high-water mark (128 KiB) its own driver would stop reading while that output waits, and
+    // with the server paused the same way neither side would move (each waits for the other to
+    // read). A client that means to read while its writes are stuck raises its mark.
+    let mut options = options(false);
+    options.config = options.config.output_high_water_mark(usize::MAX);
+    let (ws, _) = WebSocketStream::connect_with_options(url, &options)
         .await
         .map_err(|e| format!("connect: {e}"))?;
     let (mut reader, mut writer) = ws.split();
