@@ -13,8 +13,8 @@
 mod net;
 
 use wsproto::Message;
-use wsproto::io::Error;
-use wsproto::io::tokio::WebSocketStream;
+use wsproto::driver::Error;
+use wsproto::driver::tokio::WebSocketStream;
 
 fn serve() {
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -11,8 +11,8 @@
 
 use std::process::ExitCode;
 
-use wsproto::io::blocking::WebSocket;
-use wsproto::io::{Error, Options};
+use wsproto::driver::blocking::WebSocket;
+use wsproto::driver::{Error, Options};
 use wsproto::{Config, Message};
 
 /// Room for the testsuite's largest messages (16 MiB, section 9) with margin.

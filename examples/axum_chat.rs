@@ -1,5 +1,5 @@
 //! The broadcast chat of `examples/chat.rs`, served from axum: the page at `/`, its WebSocket
-//! at `/ws` through [`wsproto::io::axum::WebSocketUpgrade`], on one cleartext port that speaks
+//! at `/ws` through [`wsproto::driver::axum::WebSocketUpgrade`], on one cleartext port that speaks
 //! HTTP/1.1 and HTTP/2 (prior knowledge) both.
 //!
 //! ```text
@@ -8,7 +8,7 @@
 //!
 //! Then open <http://127.0.0.1:8080/> in two browser tabs and talk (browsers use HTTP/1.1 on a
 //! cleartext port). An HTTP/2 client opens `/ws` with an extended CONNECT (RFC 8441), as
-//! `wsproto::io::h2::connect("ws://127.0.0.1:8080/ws")` does; every text message goes to
+//! `wsproto::driver::h2::connect("ws://127.0.0.1:8080/ws")` does; every text message goes to
 //! everyone in the room, whichever HTTP version they came with.
 //!
 //! `axum::serve` runs hyper-util's auto builder (HTTP/1.1 or HTTP/2 by the first bytes) with
@@ -23,7 +23,7 @@ use axum::response::{Html, Response};
 use axum::routing::{any, get};
 use tokio::net::TcpListener;
 use tokio::sync::broadcast;
-use wsproto::io::axum::{WebSocket, WebSocketUpgrade};
+use wsproto::driver::axum::{WebSocket, WebSocketUpgrade};
 use wsproto::{CloseCode, Config, Message};
 
 const PAGE: &str = include_str!("chat.html");

@@ -45,8 +45,8 @@ use futures_util::StreamExt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::broadcast;
+use wsproto::driver::tokio::WebSocketStream;
 use wsproto::handshake::{AcceptOptions, ServerHandshake};
-use wsproto::io::tokio::WebSocketStream;
 use wsproto::{CloseCode, Config, Message};
 
 const PAGE: &str = include_str!("chat.html");
@@ -370,7 +370,7 @@ async fn chat<S: AsyncRead + AsyncWrite + Unpin>(ws: WebSocketStream<S>, room: R
 /// `--tls CERT KEY`: serve over TLS with the PEM certificate chain and key (feature `rustls`).
 mod tls {
     #[cfg(feature = "rustls")]
-    pub type Acceptor = wsproto::io::tls::TlsAcceptor;
+    pub type Acceptor = wsproto::driver::tls::TlsAcceptor;
     /// Without the `rustls` feature there is no acceptor.
     #[cfg(not(feature = "rustls"))]
     #[derive(Clone)]
@@ -381,7 +381,7 @@ mod tls {
             return Ok(None);
         };
         #[cfg(feature = "rustls")]
-        return wsproto::io::tls::TlsAcceptor::from_pem_files(cert, key)
+        return wsproto::driver::tls::TlsAcceptor::from_pem_files(cert, key)
             .map(Some)
             .map_err(std::io::Error::other);
         #[cfg(not(feature = "rustls"))]

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use wsproto::Message;
-use wsproto::io::tokio::WebSocketStream;
+use wsproto::driver::tokio::WebSocketStream;
 
 type Failure = Box<dyn std::error::Error>;
 
@@ -34,7 +34,7 @@ async fn run(url: &str, http1_only: bool) -> Result<(), Failure> {
         let (mut b, _) = WebSocketStream::connect(url).await?;
         return converse(&mut a, &mut b).await;
     }
-    let (mut b, response) = wsproto::io::h2::connect(url).await?;
+    let (mut b, response) = wsproto::driver::h2::connect(url).await?;
     println!("joined over HTTP/2 (status {})", response.status());
     converse(&mut a, &mut b).await
 }

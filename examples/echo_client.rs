@@ -10,8 +10,8 @@
 
 use std::process::ExitCode;
 
-use wsproto::io::Error;
-use wsproto::io::blocking::{MaybeTlsStream, WebSocket};
+use wsproto::driver::Error;
+use wsproto::driver::blocking::{MaybeTlsStream, WebSocket};
 use wsproto::{Bytes, CloseCode, Message};
 
 fn main() -> ExitCode {

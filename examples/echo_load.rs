@@ -25,9 +25,9 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use wsproto::driver::tokio::WebSocketStream;
+use wsproto::driver::{Error, Options};
 use wsproto::handshake::{ClientHandshake, ClientOutcome, ClientRequest};
-use wsproto::io::tokio::WebSocketStream;
-use wsproto::io::{Error, Options};
 use wsproto::{Bytes, CloseCode, Config, Connection, Message};
 
 /// The message sizes every client sends: the frame length encodings' edges and 1 MiB.

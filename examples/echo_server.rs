@@ -11,9 +11,9 @@
 use std::net::{TcpListener, TcpStream};
 use std::thread;
 
+use wsproto::driver::blocking::WebSocket;
+use wsproto::driver::{Error, Options, Rejection};
 use wsproto::handshake::{AcceptOptions, Request};
-use wsproto::io::blocking::WebSocket;
-use wsproto::io::{Error, Options, Rejection};
 use wsproto::{Config, Message};
 
 /// Room for the testsuite's largest messages (16 MiB, section 9) with margin.

@@ -10,9 +10,9 @@
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
+use wsproto::driver::tokio::WebSocketStream;
+use wsproto::driver::{Error, Options, Rejection};
 use wsproto::handshake::{AcceptOptions, Request};
-use wsproto::io::tokio::WebSocketStream;
-use wsproto::io::{Error, Options, Rejection};
 use wsproto::{Config, Message};
 
 /// Room for the testsuite's largest messages (16 MiB, section 9) with margin.
@@ -102,7 +102,7 @@ where
 /// `--tls CERT KEY`: serve wss:// with the PEM certificate chain and key (feature `rustls`).
 mod tls {
     #[cfg(feature = "rustls")]
-    pub type Acceptor = wsproto::io::tls::TlsAcceptor;
+    pub type Acceptor = wsproto::driver::tls::TlsAcceptor;
     /// Without the `rustls` feature there is no acceptor.
     #[cfg(not(feature = "rustls"))]
     #[derive(Clone)]
@@ -116,7 +116,7 @@ mod tls {
             return Err(std::io::Error::other("usage: --tls CERT.pem KEY.pem"));
         };
         #[cfg(feature = "rustls")]
-        return wsproto::io::tls::TlsAcceptor::from_pem_files(cert, key)
+        return wsproto::driver::tls::TlsAcceptor::from_pem_files(cert, key)
             .map(Some)
             .map_err(std::io::Error::other);
         #[cfg(not(feature = "rustls"))]

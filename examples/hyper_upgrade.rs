@@ -1,4 +1,4 @@
-//! A hyper 1.x server that upgrades requests to WebSocket with [`wsproto::io::hyper`]: an echo
+//! A hyper 1.x server that upgrades requests to WebSocket with [`wsproto::driver::hyper`]: an echo
 //! server behind hyper, over HTTP/1.1 (`Upgrade`) and HTTP/2 (extended CONNECT, RFC 8441) on
 //! the same cleartext port.
 //!
@@ -7,7 +7,7 @@
 //! cargo run --release --all-features --example echo_client -- ws://127.0.0.1:9003
 //! ```
 //!
-//! hyper parses the HTTP request; [`wsproto::io::hyper::upgrade`] validates it as a WebSocket
+//! hyper parses the HTTP request; [`wsproto::driver::hyper::upgrade`] validates it as a WebSocket
 //! request and takes hyper's upgrade handle; `into_response` gives the `101` (HTTP/1.1) or
 //! `200` (HTTP/2) to return, with permessage-deflate negotiated, and a future that resolves to
 //! the tokio `WebSocketStream` once hyper hands the connection (or the HTTP/2 stream) over.
@@ -55,7 +55,7 @@ async fn handle(mut request: Request<Incoming>) -> Result<Response<Full<Bytes>>,
             "a WebSocket echo server: connect to ws://this-host/\n",
         )));
     }
-    let upgrade = match wsproto::io::hyper::upgrade(&mut request) {
+    let upgrade = match wsproto::driver::hyper::upgrade(&mut request) {
         Ok(upgrade) => upgrade,
         // Not a valid WebSocket request: 400, 405 or 426 with the reason.
         Err(e) => return Ok(e.to_http_response().map(Full::new)),

@@ -58,8 +58,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::Semaphore;
-use wsproto::io::tokio::{WebSocketReader, WebSocketStream, WebSocketWriter};
-use wsproto::io::{Options, Rejection};
+use wsproto::driver::tokio::{WebSocketReader, WebSocketStream, WebSocketWriter};
+use wsproto::driver::{Options, Rejection};
 use wsproto::{CloseCode, Config, Message};
 
 /// The largest message accepted from a client.
@@ -444,7 +444,7 @@ async fn to_socket(
     stdout: &mut (impl AsyncRead + Unpin),
     writer: &mut WebSocketWriter<TcpStream>,
     max_line: usize,
-) -> Result<(), wsproto::io::Error> {
+) -> Result<(), wsproto::driver::Error> {
     // Holds at most one partial line (plus the bytes read with it).
     let mut buf = vec![0u8; max_line];
     let mut filled = 0;

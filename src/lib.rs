@@ -110,7 +110,7 @@
 //! | [`ClientHandshake::receive`], [`ServerHandshake::receive`] / [`accept`](crate::handshake::ServerHandshake::accept) / [`reject`](crate::handshake::ServerHandshake::reject), [`ClientRequest`] and [`AcceptOptions`](handshake::AcceptOptions) builders | [`HandshakeError`] | no connection exists yet. For a request a server received, [`status`](crate::handshake::HandshakeError::status) / [`response`](crate::handshake::HandshakeError::response) is the HTTP answer to write; otherwise the caller's input was invalid (nothing was sent) |
 //! | [`Connection::poll_event`] | [`Error`] (once) | the connection has ended: [`Error::Protocol`] holds the peer's [`ProtocolError`] (its close frame is queued: write the output, then close the transport); EOF and timers end it without one |
 //! | [`Connection::send`], `send_*` (`send_ping`, `send_text_fragment`, …), [`close`](crate::Connection::close), `close_without_code` | [`SendError`] | the call was refused and nothing was queued; the connection is unchanged |
-//! | every driver call in `wsproto::io` (features `blocking`, `tokio`) | `wsproto::io::Error` | one enum wrapping all of the above plus the transport's `std::io::Error`, a refused handshake and "closed"; converts into `std::io::Error` for `?` in I/O code |
+//! | every driver call in `wsproto::driver` (features `blocking`, `tokio`) | `wsproto::driver::Error` | one enum wrapping all of the above plus the transport's `std::io::Error`, a refused handshake and "closed"; converts into `std::io::Error` for `?` in I/O code |
 //!
 //! The split follows who acts: a [`SendError`] is the caller's to fix and leaves the connection
 //! usable, an [`Error`] means the connection is over (and carries no caller input), a
@@ -125,7 +125,7 @@
 //!
 //! | module | owns |
 //! | --- | --- |
-//! | `io` (features `blocking`, `tokio`) | drivers: the handshake and the connection over a real stream, via the public API only |
+//! | `driver` (features `blocking`, `tokio`) | drivers: the handshake and the connection over a real stream, via the public API only |
 //! | [`handshake`] | the opening handshake: `client.rs`, `server.rs` (request validation), `accept.rs` (keys), `headers.rs` (header lists, token and extension grammar), `response.rs` (every response written, error responses included), `scan.rs` (incremental head reading), `url.rs`, `http.rs` (the `http` crate conversions) |
 //! | [`connection`] | the [`Connection`] state machine: receiving, sending, output queue, timers, closing |
 //! | [`extensions`] | extension negotiation and permessage-deflate |
@@ -162,12 +162,12 @@ extern crate std;
 mod close;
 mod config;
 pub mod connection;
+#[cfg(any(feature = "blocking", feature = "tokio"))]
+pub mod driver;
 mod error;
 pub mod extensions;
 mod frame;
 pub mod handshake;
-#[cfg(any(feature = "blocking", feature = "tokio"))]
-pub mod io;
 #[allow(unsafe_code)]
 mod mask;
 mod message;

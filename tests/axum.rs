@@ -18,10 +18,10 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::time::timeout;
+use wsproto::driver::axum::{WebSocket, WebSocketUpgrade};
+use wsproto::driver::tokio::WebSocketStream;
+use wsproto::driver::{Error, Options, h2};
 use wsproto::handshake::{ClientRequest, HandshakeError};
-use wsproto::io::axum::{WebSocket, WebSocketUpgrade};
-use wsproto::io::tokio::WebSocketStream;
-use wsproto::io::{Error, Options, h2};
 use wsproto::{CloseCode, Message};
 
 const LIMIT: Duration = Duration::from_secs(20);
@@ -479,7 +479,7 @@ async fn hyper_helper_without_axum_over_both_versions() {
     async fn handle(
         mut request: http::Request<hyper::body::Incoming>,
     ) -> Result<http::Response<Full<Bytes>>, std::convert::Infallible> {
-        let upgrade = match wsproto::io::hyper::upgrade(&mut request) {
+        let upgrade = match wsproto::driver::hyper::upgrade(&mut request) {
             Ok(upgrade) => upgrade
                 .protocols(["b"])
                 .header("Set-Cookie", "session=1")

@@ -9,9 +9,9 @@ use std::thread;
 use std::time::Duration;
 
 use io_common::{frame, pattern, tcp_pair, within_limit};
+use wsproto::driver::blocking::{MaybeTlsStream, Transport, WebSocket};
+use wsproto::driver::{Error, Options, Rejection};
 use wsproto::handshake::{AcceptOptions, ClientRequest, HandshakeError};
-use wsproto::io::blocking::{MaybeTlsStream, Transport, WebSocket};
-use wsproto::io::{Error, Options, Rejection};
 use wsproto::{Bytes, CloseCode, CloseFrame, Config, Connection, Message, Role, State};
 
 /// A client and a server driver over loopback TCP, after a real opening handshake.

@@ -21,9 +21,9 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
+use wsproto::driver::tokio::{MaybeTlsStream, WebSocketStream};
+use wsproto::driver::{Error, Options};
 use wsproto::handshake::{AcceptOptions, ClientRequest};
-use wsproto::io::tokio::{MaybeTlsStream, WebSocketStream};
-use wsproto::io::{Error, Options};
 use wsproto::{CloseCode, Config, Message};
 
 // ----- running programs -----

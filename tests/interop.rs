@@ -7,9 +7,9 @@ use std::thread;
 
 use io_common::{LIMIT, pattern, within_limit};
 use tokio::net::TcpListener;
-use wsproto::io::Error;
-use wsproto::io::blocking::WebSocket;
-use wsproto::io::tokio::WebSocketStream;
+use wsproto::driver::Error;
+use wsproto::driver::blocking::WebSocket;
+use wsproto::driver::tokio::WebSocketStream;
 use wsproto::{Bytes, CloseCode, CloseFrame, Message};
 
 /// The messages each side sends, in order.

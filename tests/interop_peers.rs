@@ -31,10 +31,10 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::timeout;
+use wsproto::driver::tokio::WebSocketStream;
+use wsproto::driver::{Error, Options};
 use wsproto::extensions::deflate::DeflateConfig;
 use wsproto::handshake::{AcceptOptions, ClientRequest};
-use wsproto::io::tokio::WebSocketStream;
-use wsproto::io::{Error, Options};
 use wsproto::{CloseCode, Config, Message};
 
 /// What every client offers, and what every scenario server supports (in its order of

@@ -16,9 +16,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use io_common::{frame, within_limit};
-use wsproto::io::blocking::WebSocket;
-use wsproto::io::tokio::WebSocketStream;
-use wsproto::io::{Error, Options};
+use wsproto::driver::blocking::WebSocket;
+use wsproto::driver::tokio::WebSocketStream;
+use wsproto::driver::{Error, Options};
 use wsproto::{CloseCode, Config, Message};
 
 // ----- memory -----
@@ -607,7 +607,7 @@ impl Write for BrokenWrites {
     }
 }
 
-impl wsproto::io::blocking::Transport for BrokenWrites {}
+impl wsproto::driver::blocking::Transport for BrokenWrites {}
 
 impl tokio::io::AsyncRead for BrokenWrites {
     fn poll_read(

@@ -14,11 +14,11 @@ use std::time::{Duration, Instant};
 use certs::TestPki;
 use io_common::{pattern, within_limit};
 use tokio::io::AsyncReadExt;
-use wsproto::io::blocking::WebSocket;
-use wsproto::io::tls::rustls::{AlertDescription, RootCertStore};
-use wsproto::io::tls::{TlsAcceptor, TlsError, client_config, server_config};
-use wsproto::io::tokio::WebSocketStream;
-use wsproto::io::{Error, Options};
+use wsproto::driver::blocking::WebSocket;
+use wsproto::driver::tls::rustls::{AlertDescription, RootCertStore};
+use wsproto::driver::tls::{TlsAcceptor, TlsError, client_config, server_config};
+use wsproto::driver::tokio::WebSocketStream;
+use wsproto::driver::{Error, Options};
 use wsproto::{Bytes, CloseCode, Config, Message};
 
 /// The test certificates, made once per test binary.
@@ -544,8 +544,8 @@ fn spawn_blocking_server<F>(then: F) -> (u16, JoinHandle<()>)
 where
     F: FnOnce(
             WebSocket<
-                wsproto::io::tls::rustls::StreamOwned<
-                    wsproto::io::tls::rustls::ServerConnection,
+                wsproto::driver::tls::rustls::StreamOwned<
+                    wsproto::driver::tls::rustls::ServerConnection,
                     TcpStream,
                 >,
             >,
@@ -832,11 +832,11 @@ fn acceptor_reads_pem_files() {
 
 #[test]
 fn default_client_config_has_roots_and_alpn() {
-    let config = wsproto::io::tls::default_client_config().unwrap();
+    let config = wsproto::driver::tls::default_client_config().unwrap();
     assert_eq!(config.alpn_protocols, [b"http/1.1".to_vec()]);
     // Shared, not rebuilt per call.
     assert!(Arc::ptr_eq(
         &config,
-        &wsproto::io::tls::default_client_config().unwrap()
+        &wsproto::driver::tls::default_client_config().unwrap()
     ));
 }

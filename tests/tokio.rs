@@ -10,9 +10,9 @@ use io_common::{LIMIT, frame, pattern};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::timeout;
+use wsproto::driver::tokio::{MaybeTlsStream, WebSocketStream};
+use wsproto::driver::{Error, Options, Rejection};
 use wsproto::handshake::{AcceptOptions, ClientRequest};
-use wsproto::io::tokio::{MaybeTlsStream, WebSocketStream};
-use wsproto::io::{Error, Options, Rejection};
 use wsproto::{Bytes, CloseCode, CloseFrame, Config, Connection, Message, Role, State};
 
 /// A loopback pair of raw TCP streams: (client end, server end).

@@ -352,7 +352,7 @@ fn a_rejected_client_handshake_is_traced() {
 #[cfg(feature = "blocking")]
 #[test]
 fn the_blocking_driver_runs_in_a_span_with_role_and_peer() {
-    use wsproto::io::blocking::WebSocket;
+    use wsproto::driver::blocking::WebSocket;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let server = std::thread::spawn(move || {
@@ -395,7 +395,7 @@ fn the_blocking_driver_runs_in_a_span_with_role_and_peer() {
 #[test]
 fn the_tokio_driver_runs_each_connection_in_its_span() {
     use futures_util::StreamExt;
-    use wsproto::io::tokio::WebSocketStream;
+    use wsproto::driver::tokio::WebSocketStream;
     let log = capture(|| {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()

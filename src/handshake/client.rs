@@ -366,7 +366,7 @@ impl ClientOutcome {
     /// The `Location` of a [`Rejected`](Self::Rejected) response (a redirect: `301`, `302`,
     /// `303`, `307`, `308`); `None` for other outcomes or without one. Follow it with
     /// [`ClientRequest::redirect`]. (The drivers do when
-    /// [`Options::max_redirects`](crate::io::Options) allows.)
+    /// [`Options::max_redirects`](crate::driver::Options) allows.)
     ///
     /// ```
     /// use wsproto::handshake::{ClientHandshake, ClientOutcome, ClientRequest};

@@ -218,7 +218,7 @@ mod with_http {
         /// `http::Request` has no field for the `:protocol` pseudo-header: add the HTTP/2
         /// library's extension for it before sending (with h2,
         /// `request.extensions_mut().insert(h2::ext::Protocol::from_static("websocket"))`;
-        /// `wsproto::io::h2` (feature `h2`) does all this). The server must have enabled extended
+        /// `wsproto::driver::h2` (feature `h2`) does all this). The server must have enabled extended
         /// CONNECT first (RFC 8441 §3).
         pub fn to_extended_connect_request(
             &self,

@@ -67,7 +67,7 @@ async fn minimal_handshake(stream: &mut TcpStream) -> std::io::Result<()> {
 
 async fn serve_wsproto(stream: TcpStream) {
     use wsproto::Message;
-    let Ok(mut ws) = wsproto::io::tokio::WebSocketStream::accept(stream).await else {
+    let Ok(mut ws) = wsproto::driver::tokio::WebSocketStream::accept(stream).await else {
         return;
     };
     while let Ok(m) = ws.read().await {

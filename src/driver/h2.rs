@@ -14,9 +14,9 @@
 //!
 //! ```no_run
 //! use wsproto::Message;
-//! use wsproto::io::h2;
+//! use wsproto::driver::h2;
 //!
-//! # async fn run() -> Result<(), wsproto::io::Error> {
+//! # async fn run() -> Result<(), wsproto::driver::Error> {
 //! let (mut ws, response) = h2::connect("ws://127.0.0.1:3000/ws").await?;
 //! assert_eq!(response.status(), 200);
 //! ws.send(Message::text("hello over HTTP/2")).await?;

@@ -9,11 +9,11 @@ use std::net::TcpStream;
 #[cfg(feature = "rustls")]
 use std::time::{Duration, Instant};
 
+use crate::driver::blocking::Transport;
+use crate::driver::{Error, Options, tcp_target};
 use crate::handshake::ClientRequest;
-use crate::io::blocking::Transport;
-use crate::io::{Error, Options, tcp_target};
 
-/// The stream [`WebSocket::connect`](crate::io::blocking::WebSocket::connect) returns: plain TCP
+/// The stream [`WebSocket::connect`](crate::driver::blocking::WebSocket::connect) returns: plain TCP
 /// for `ws://`, TLS over TCP for `wss://` (feature `rustls`).
 ///
 /// The connection's timers work the same over both: read timeouts go to the TCP socket.

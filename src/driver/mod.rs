@@ -67,7 +67,7 @@ use crate::message::{Event, Message};
 /// ```
 /// use std::time::Duration;
 /// use wsproto::Config;
-/// use wsproto::io::Options;
+/// use wsproto::driver::Options;
 ///
 /// let options = Options::default()
 ///     .config(Config::default().max_message_size(1 << 20))
@@ -166,7 +166,7 @@ impl Options {
 /// response to send (any status 200–599, header fields, a body) before closing.
 ///
 /// ```
-/// use wsproto::io::Rejection;
+/// use wsproto::driver::Rejection;
 ///
 /// let rejection = Rejection::new(403).header("Content-Type", "text/plain")?.body("not here");
 /// assert_eq!(rejection.status, 403);
@@ -214,7 +214,7 @@ impl Rejection {
 ///
 /// ```
 /// use wsproto::handshake::AcceptOptions;
-/// use wsproto::io::Rejection;
+/// use wsproto::driver::Rejection;
 ///
 /// fn decide(cookie: &str) -> Result<AcceptOptions, Rejection> {
 ///     Ok(AcceptOptions::new().header("Set-Cookie", cookie)?) // a bad value becomes a 500
@@ -393,8 +393,8 @@ impl From<HandshakeError> for Error {
 /// | `Closed` | `NotConnected` |
 ///
 /// ```
-/// fn echo_once(ws: &mut wsproto::io::blocking::WebSocket<std::net::TcpStream>) -> std::io::Result<()> {
-///     let message = ws.read()?; // wsproto::io::Error -> std::io::Error
+/// fn echo_once(ws: &mut wsproto::driver::blocking::WebSocket<std::net::TcpStream>) -> std::io::Result<()> {
+///     let message = ws.read()?; // wsproto::driver::Error -> std::io::Error
 ///     ws.send(message)?;
 ///     Ok(())
 /// }

@@ -6,13 +6,13 @@
 //! (Mozilla's, built in: the same answer on every machine, no OS certificate store needed),
 //! then runs the WebSocket handshake over it. The `Host` header leaves out the port when it is
 //! 443. For a private CA or client certificates, give your own [`rustls::ClientConfig`] with
-//! [`Options::tls_config`](crate::io::Options::tls_config) ([`client_config`] builds one from
+//! [`Options::tls_config`](crate::driver::Options::tls_config) ([`client_config`] builds one from
 //! a root store).
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), wsproto::io::Error> {
+//! # async fn demo() -> Result<(), wsproto::driver::Error> {
 //! use wsproto::Message;
-//! use wsproto::io::tokio::WebSocketStream;
+//! use wsproto::driver::tokio::WebSocketStream;
 //!
 //! let (mut ws, _response) = WebSocketStream::connect("wss://example.com/chat").await?;
 //! ws.send(Message::text("hello")).await?;
@@ -24,8 +24,8 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use wsproto::io::tls::TlsAcceptor;
-//! use wsproto::io::tokio::WebSocketStream;
+//! use wsproto::driver::tls::TlsAcceptor;
+//! use wsproto::driver::tokio::WebSocketStream;
 //!
 //! let acceptor = TlsAcceptor::from_pem_files("cert.pem", "key.pem")?;
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8443").await?;
@@ -36,22 +36,22 @@
 //!         let tls = acceptor.accept(tcp).await?; // the TLS handshake
 //!         let mut ws = WebSocketStream::accept(tls).await?;
 //!         while let Ok(message) = ws.read().await { /* … */ }
-//!         Ok::<_, wsproto::io::Error>(())
+//!         Ok::<_, wsproto::driver::Error>(())
 //!     });
 //! }
 //! # }
 //! ```
 //!
 //! With the blocking driver, [`TlsAcceptor::accept_blocking`] gives a
-//! [`rustls::StreamOwned`], which is a [`Transport`](crate::io::blocking::Transport): its
+//! [`rustls::StreamOwned`], which is a [`Transport`](crate::driver::blocking::Transport): its
 //! read timeouts (the connection's timers) go to the socket inside.
 //!
 //! **Closing.** After the close handshake the drivers end TLS with a `close_notify` alert
 //! before TCP closes (the tokio driver in `poll_shutdown`, the blocking driver through
-//! [`Transport::shutdown_write`](crate::io::blocking::Transport::shutdown_write)), so the peer
+//! [`Transport::shutdown_write`](crate::driver::blocking::Transport::shutdown_write)), so the peer
 //! sees a clean end rather than a truncation.
 //!
-//! **Errors.** A TLS failure is [`Error::Tls`](crate::io::Error::Tls) with a [`TlsError`] saying
+//! **Errors.** A TLS failure is [`Error::Tls`](crate::driver::Error::Tls) with a [`TlsError`] saying
 //! what failed: [`UnknownIssuer`](TlsError::UnknownIssuer),
 //! [`NameMismatch`](TlsError::NameMismatch), an [`AlertReceived`](TlsError::AlertReceived) from
 //! the peer, a peer that does [not speak TLS](TlsError::NotTls), …

@@ -23,7 +23,7 @@
 //! use axum::response::Response;
 //! use axum::routing::any;
 //! use wsproto::Message;
-//! use wsproto::io::axum::WebSocketUpgrade;
+//! use wsproto::driver::axum::WebSocketUpgrade;
 //!
 //! async fn ws(upgrade: WebSocketUpgrade) -> Response {
 //!     upgrade.protocols(["chat"]).on_upgrade(|mut socket| async move {

@@ -20,7 +20,7 @@
 //!
 //! ```
 //! use tokio::net::TcpListener;
-//! use wsproto::io::tokio::WebSocketStream;
+//! use wsproto::driver::tokio::WebSocketStream;
 //! use wsproto::{CloseCode, Message};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -38,7 +38,7 @@
 //!             writer.send(msg).await?;
 //!         }
 //!     }
-//!     Ok::<_, wsproto::io::Error>(())
+//!     Ok::<_, wsproto::driver::Error>(())
 //! });
 //!
 //! // A client.
@@ -518,7 +518,7 @@ impl WebSocketStream<MaybeTlsStream> {
     /// `http` feature, an `http::Request<()>` ([`IntoClientRequest`]).
     ///
     /// `wss://` (feature `rustls`, else [`Error::TlsRequired`]) runs TLS first, with the URL's
-    /// host as the server name and the default root store (see [`crate::io::tls`]); a TLS
+    /// host as the server name and the default root store (see [`crate::driver::tls`]); a TLS
     /// failure is [`Error::Tls`]. Returns the server's `101` response too.
     pub async fn connect(request: impl IntoClientRequest) -> Result<(Self, Response), Error> {
         Self::connect_with_options(request, &Options::default()).await
@@ -760,8 +760,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// ```
     /// use tokio::net::{TcpListener, TcpStream};
     /// use wsproto::handshake::AcceptOptions;
-    /// use wsproto::io::tokio::WebSocketStream;
-    /// use wsproto::io::{Options, Rejection};
+    /// use wsproto::driver::tokio::WebSocketStream;
+    /// use wsproto::driver::{Options, Rejection};
     ///
     /// async fn allowed(token: Option<&str>) -> bool {
     ///     token == Some("Bearer good") // a database or an auth service, say
@@ -782,7 +782,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     ///     pending.reject(Rejection::new(401).body("sign in first")).await?;
     /// }
     /// let rejected = client.await?;
-    /// assert!(matches!(rejected, Err(wsproto::io::Error::Rejected { status: 401, .. })));
+    /// assert!(matches!(rejected, Err(wsproto::driver::Error::Rejected { status: 401, .. })));
     /// # Ok(())
     /// # }
     /// ```

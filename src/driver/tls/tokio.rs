@@ -10,9 +10,9 @@ use std::task::{Context, Poll};
 use ::tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use ::tokio::net::TcpStream;
 
-use crate::io::{Error, Options};
+use crate::driver::{Error, Options};
 
-/// The stream [`WebSocketStream::connect`](crate::io::tokio::WebSocketStream::connect)
+/// The stream [`WebSocketStream::connect`](crate::driver::tokio::WebSocketStream::connect)
 /// returns: plain TCP for `ws://`, TLS over TCP for `wss://` (feature `rustls`).
 ///
 /// Splitting and the connection's timers work the same over both.

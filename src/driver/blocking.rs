@@ -13,13 +13,13 @@
 //! ```
 //! use std::net::TcpListener;
 //! use std::thread;
-//! use wsproto::io::blocking::WebSocket;
+//! use wsproto::driver::blocking::WebSocket;
 //! use wsproto::{CloseCode, Message};
 //!
 //! // A server that echoes text and binary messages, one thread per connection.
 //! let listener = TcpListener::bind("127.0.0.1:0")?;
 //! let addr = listener.local_addr()?;
-//! thread::spawn(move || -> Result<(), wsproto::io::Error> {
+//! thread::spawn(move || -> Result<(), wsproto::driver::Error> {
 //!     let (stream, _) = listener.accept()?;
 //!     let mut ws = WebSocket::accept(stream)?;
 //!     loop {
@@ -167,7 +167,7 @@ const MAX_IO_SLICES: usize = 64;
 ///   until it returns [`Error::Closed`] to finish it.
 ///
 /// One thread drives it. To read and write from different threads, run a reading thread and
-/// pass outgoing messages to it over a channel, or use the [`tokio`](crate::io::tokio) driver,
+/// pass outgoing messages to it over a channel, or use the [`tokio`](crate::driver::tokio) driver,
 /// which splits.
 pub struct WebSocket<S> {
     stream: S,
@@ -201,7 +201,7 @@ impl WebSocket<MaybeTlsStream> {
     /// `http` feature, an `http::Request<()>` ([`IntoClientRequest`]).
     ///
     /// `wss://` (feature `rustls`, else [`Error::TlsRequired`]) runs TLS first, with the URL's
-    /// host as the server name and the default root store (see [`crate::io::tls`]); a TLS
+    /// host as the server name and the default root store (see [`crate::driver::tls`]); a TLS
     /// failure is [`Error::Tls`]. Returns the server's `101` response too (subprotocol,
     /// extensions, cookies).
     pub fn connect(request: impl IntoClientRequest) -> Result<(Self, Response), Error> {
@@ -658,8 +658,8 @@ impl<S: Transport> WebSocket<S> {
 ///
 /// ```
 /// use std::net::{TcpListener, TcpStream};
-/// use wsproto::io::blocking::WebSocket;
-/// use wsproto::io::{Options, Rejection};
+/// use wsproto::driver::blocking::WebSocket;
+/// use wsproto::driver::{Options, Rejection};
 /// use wsproto::handshake::AcceptOptions;
 ///
 /// let listener = TcpListener::bind("127.0.0.1:0")?;
@@ -669,7 +669,7 @@ impl<S: Transport> WebSocket<S> {
 /// let pending = WebSocket::read_request(stream, &Options::default())?;
 /// if pending.request().path() == "/admin" {
 ///     pending.reject(Rejection::new(403).body("no"))?; // sent; the client sees a 403
-///     assert!(matches!(client.join().unwrap(), Err(wsproto::io::Error::Rejected { status: 403, .. })));
+///     assert!(matches!(client.join().unwrap(), Err(wsproto::driver::Error::Rejected { status: 403, .. })));
 /// } else {
 ///     let _ws = pending.accept(AcceptOptions::new())?;
 /// }

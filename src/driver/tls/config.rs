@@ -13,16 +13,16 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 
-use crate::io::Error;
+use crate::driver::Error;
 
 /// What went wrong in TLS: the handshake (certificates, alerts, a peer that does not speak
 /// TLS) or the configuration.
 ///
 /// ```
-/// use wsproto::io::tls::TlsError;
+/// use wsproto::driver::tls::TlsError;
 ///
-/// let e = TlsError::from(wsproto::io::tls::rustls::Error::InvalidCertificate(
-///     wsproto::io::tls::rustls::CertificateError::UnknownIssuer,
+/// let e = TlsError::from(wsproto::driver::tls::rustls::Error::InvalidCertificate(
+///     wsproto::driver::tls::rustls::CertificateError::UnknownIssuer,
 /// ));
 /// assert!(matches!(e, TlsError::UnknownIssuer));
 /// ```
@@ -205,17 +205,17 @@ fn alpn() -> Vec<Vec<u8>> {
 }
 
 /// A client configuration trusting `roots`, with ALPN `http/1.1` and the `ring` provider: for
-/// [`Options::tls_config`](crate::io::Options::tls_config) when the server's certificate comes
+/// [`Options::tls_config`](crate::driver::Options::tls_config) when the server's certificate comes
 /// from a private CA.
 ///
 /// ```
-/// use wsproto::io::Options;
-/// use wsproto::io::tls::{client_config, rustls::RootCertStore};
+/// use wsproto::driver::Options;
+/// use wsproto::driver::tls::{client_config, rustls::RootCertStore};
 ///
 /// let mut roots = RootCertStore::empty();
 /// // roots.add(my_ca_certificate)?;
 /// let options = Options::default().tls_config(client_config(roots)?);
-/// # Ok::<(), wsproto::io::tls::TlsError>(())
+/// # Ok::<(), wsproto::driver::tls::TlsError>(())
 /// ```
 pub fn client_config(roots: RootCertStore) -> Result<Arc<ClientConfig>, TlsError> {
     let mut config = ClientConfig::builder_with_provider(provider())
@@ -228,7 +228,7 @@ pub fn client_config(roots: RootCertStore) -> Result<Arc<ClientConfig>, TlsError
 }
 
 /// The configuration `connect` uses for `wss://` unless
-/// [`Options::tls_config`](crate::io::Options::tls_config) gives one: the webpki-roots root
+/// [`Options::tls_config`](crate::driver::Options::tls_config) gives one: the webpki-roots root
 /// store, ALPN `http/1.1`, the `ring` provider. Made once and shared.
 pub fn default_client_config() -> Result<Arc<ClientConfig>, TlsError> {
     static DEFAULT: OnceLock<Arc<ClientConfig>> = OnceLock::new();
@@ -265,7 +265,7 @@ pub(crate) fn server_name(host: &str) -> Result<ServerName<'static>, TlsError> {
 
 /// The client configuration for `connect`: the one in the options, or the default.
 pub(crate) fn client_config_for(
-    options: &crate::io::Options,
+    options: &crate::driver::Options,
 ) -> Result<Arc<ClientConfig>, TlsError> {
     match &options.tls {
         Some(config) => Ok(Arc::clone(config)),
@@ -277,7 +277,7 @@ pub(crate) fn client_config_for(
 /// reporting failures as [`Error::Tls`].
 ///
 /// Cheap to clone (the configuration is shared). The handshake is bounded by a timeout
-/// (default 30 s, as [`Options::handshake_timeout`](crate::io::Options::handshake_timeout)).
+/// (default 30 s, as [`Options::handshake_timeout`](crate::driver::Options::handshake_timeout)).
 #[derive(Debug, Clone)]
 pub struct TlsAcceptor {
     config: Arc<ServerConfig>,
@@ -338,7 +338,7 @@ impl TlsAcceptor {
     }
 
     /// Runs the server's TLS handshake over an accepted `stream` and returns the TLS stream,
-    /// for [`WebSocketStream::accept`](crate::io::tokio::WebSocketStream::accept) (or `hyper`,
+    /// for [`WebSocketStream::accept`](crate::driver::tokio::WebSocketStream::accept) (or `hyper`,
     /// or anything else).
     #[cfg(feature = "tokio")]
     pub async fn accept<S>(&self, stream: S) -> Result<tokio_rustls::server::TlsStream<S>, Error>
@@ -350,14 +350,14 @@ impl TlsAcceptor {
 
     /// Runs the server's TLS handshake over an accepted blocking `stream` (within the
     /// handshake timeout, with the stream's read timeout) and returns the TLS stream, for
-    /// [`WebSocket::accept`](crate::io::blocking::WebSocket::accept).
+    /// [`WebSocket::accept`](crate::driver::blocking::WebSocket::accept).
     #[cfg(feature = "blocking")]
     pub fn accept_blocking<T>(
         &self,
         stream: T,
     ) -> Result<rustls::StreamOwned<rustls::ServerConnection, T>, Error>
     where
-        T: crate::io::blocking::Transport,
+        T: crate::driver::blocking::Transport,
     {
         super::blocking::accept(self, stream)
     }

@@ -28,7 +28,7 @@
 //! use wsproto::Message;
 //!
 //! async fn handle(mut request: Request<Incoming>) -> Result<Response<Empty<Bytes>>, Infallible> {
-//!     let upgrade = match wsproto::io::hyper::upgrade(&mut request) {
+//!     let upgrade = match wsproto::driver::hyper::upgrade(&mut request) {
 //!         Ok(upgrade) => upgrade.protocols(["chat"]),
 //!         // Not a WebSocket request: answer 400/405/426 (with a text body, dropped here).
 //!         Err(e) => return Ok(e.to_http_response().map(|_| Empty::new())),
