@@ -33,6 +33,7 @@ type Reports = mpsc::UnboundedReceiver<String>;
 /// (the handler refuses with a 403 before upgrading).
 fn app(reports: mpsc::UnboundedSender<String>) -> Router {
     let plain_reports = reports.clone();
+    let order_reports = reports.clone();
     Router::new()
         .route(
             "/echo",
@@ -51,6 +52,22 @@ fn app(reports: mpsc::UnboundedSender<String>) -> Router {
                 let reports = plain_reports.clone();
                 async move {
                     let upgrade = upgrade.deflate(None);
+                    let h2 = upgrade.request().is_extended_connect();
+                    upgrade.on_upgrade(move |socket| echo(socket, h2, reports))
+                }
+            }),
+        )
+        .route(
+            "/server-order",
+            any(move |upgrade: WebSocketUpgrade| {
+                let reports = order_reports.clone();
+                async move {
+                    // The server's preference decides (what axum's own `protocols` does).
+                    let chosen = upgrade
+                        .request()
+                        .select_subprotocol(&["b", "a"])
+                        .map(str::to_owned);
+                    let upgrade = upgrade.protocols(chosen);
                     let h2 = upgrade.request().is_extended_connect();
                     upgrade.on_upgrade(move |socket| echo(socket, h2, reports))
                 }
@@ -246,6 +263,38 @@ async fn http2_exchange_with_deflate_and_subprotocol() {
     assert_eq!(
         next_report(&mut reports).await,
         r#"open h2=true protocol=Some("a") deflate=true"#
+    );
+    timeout(LIMIT, exchange(ws, &mut reports)).await.unwrap();
+}
+
+/// `protocols` takes the client's order (it offers x, a, b; `/echo` supports b, a: `a`); the
+/// documented recipe with `select_subprotocol` takes the server's (`b`), over both versions.
+#[tokio::test]
+async fn subprotocol_by_client_or_server_preference() {
+    let (addr, mut reports) = server(true).await;
+    let (ws, response) = h1_client(addr, "/echo").await.unwrap();
+    assert_eq!(response.subprotocol(), Some("a"));
+    assert!(
+        next_report(&mut reports)
+            .await
+            .contains(r#"protocol=Some("a")"#)
+    );
+    timeout(LIMIT, exchange(ws, &mut reports)).await.unwrap();
+
+    let (ws, response) = h1_client(addr, "/server-order").await.unwrap();
+    assert_eq!(response.subprotocol(), Some("b"));
+    assert!(
+        next_report(&mut reports)
+            .await
+            .contains(r#"protocol=Some("b")"#)
+    );
+    timeout(LIMIT, exchange(ws, &mut reports)).await.unwrap();
+
+    let (ws, response) = h2_client(addr, "/server-order").await.unwrap();
+    assert_eq!(response.subprotocol(), Some("b"));
+    assert_eq!(
+        next_report(&mut reports).await,
+        r#"open h2=true protocol=Some("b") deflate=true"#
     );
     timeout(LIMIT, exchange(ws, &mut reports)).await.unwrap();
 }

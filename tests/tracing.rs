@@ -462,3 +462,131 @@ fn the_tokio_driver_runs_each_connection_in_its_span() {
             .any(|e| e.span == Some(server) && e.get("masked") == Some("false"))
     );
 }
+
+/// The axum extractor (and under it hyper's upgrade): the accepted handshake is traced with its
+/// subprotocol, over HTTP/1.1 and over HTTP/2 (RFC 8441), and a request that is not a WebSocket
+/// upgrade is traced as rejected with its status; the upgraded server socket runs in a span.
+#[cfg(all(feature = "axum", feature = "h2"))]
+#[test]
+fn the_axum_upgrade_path_traces_handshake_outcomes() {
+    use axum::Router;
+    use axum::routing::any;
+    use futures_util::StreamExt;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use hyper_util::server::conn::auto;
+    use hyper_util::service::TowerToHyperService;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use wsproto::driver::axum::WebSocketUpgrade;
+    use wsproto::driver::tokio::WebSocketStream;
+
+    let log = capture(|| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let app = Router::new().route(
+                "/echo",
+                any(|upgrade: WebSocketUpgrade| async move {
+                    upgrade
+                        .protocols(["chat"])
+                        .on_upgrade(|mut socket| async move {
+                            while let Ok(message) = socket.read().await {
+                                if matches!(message, wsproto::Message::Text(_)) {
+                                    let _ = socket.send(message).await;
+                                }
+                            }
+                        })
+                }),
+            );
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            tokio::spawn(async move {
+                loop {
+                    let Ok((stream, _)) = listener.accept().await else {
+                        return;
+                    };
+                    let service = TowerToHyperService::new(app.clone());
+                    tokio::spawn(async move {
+                        let mut builder = auto::Builder::new(TokioExecutor::new());
+                        builder.http2().enable_connect_protocol();
+                        let _ = builder
+                            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                            .await;
+                    });
+                }
+            });
+            let request = || {
+                ClientRequest::from_url(&format!("ws://{addr}/echo"))
+                    .unwrap()
+                    .protocols(["chat"])
+                    .unwrap()
+            };
+            // HTTP/1.1.
+            let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let (mut ws, _) = WebSocketStream::client(tcp, request()).await.unwrap();
+            ws.send(wsproto::Message::text("over h1")).await.unwrap();
+            assert!(matches!(
+                ws.next().await,
+                Some(Ok(wsproto::Message::Text(_)))
+            ));
+            ws.close(CloseCode::NORMAL, "").await.unwrap();
+            while let Some(Ok(_)) = ws.next().await {}
+            // HTTP/2 extended CONNECT.
+            let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let options = wsproto::driver::Options::default();
+            let (mut ws, _) =
+                wsproto::driver::h2::client_with_options(tcp, request(), false, &options)
+                    .await
+                    .unwrap();
+            ws.send(wsproto::Message::text("over h2")).await.unwrap();
+            assert!(matches!(
+                ws.next().await,
+                Some(Ok(wsproto::Message::Text(_)))
+            ));
+            ws.close(CloseCode::NORMAL, "").await.unwrap();
+            while let Some(Ok(_)) = ws.next().await {}
+            // A plain GET: not an upgrade.
+            let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+            tcp.write_all(b"GET /echo HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+                .await
+                .unwrap();
+            let mut answer = Vec::new();
+            tcp.read_to_end(&mut answer).await.unwrap();
+            assert!(
+                answer.starts_with(b"HTTP/1.1 4"),
+                "{}",
+                String::from_utf8_lossy(&answer)
+            );
+        })
+    });
+
+    let accepted = log.find("server handshake accepted");
+    assert_eq!(accepted.len(), 2, "{:?}", log.events());
+    assert!(accepted.iter().all(|e| e.get("subprotocol") == Some("chat")
+        && e.get("path") == Some("/echo")
+        && e.level == Level::DEBUG));
+    let mut over_h2: Vec<_> = accepted
+        .iter()
+        .map(|e| e.get("http2").unwrap_or("?"))
+        .collect();
+    over_h2.sort();
+    assert_eq!(over_h2, ["false", "true"]);
+    let rejected = log.find("server handshake rejected");
+    assert_eq!(rejected.len(), 1, "{:?}", log.events());
+    let status = rejected[0].get("status").unwrap();
+    assert!(status.starts_with('4'), "{status}");
+    // The upgraded server sockets run in server spans: each echo frame was sent inside one.
+    let spans = log.log.lock().unwrap().spans.clone();
+    let server_echoes = log
+        .find("frame sent")
+        .into_iter()
+        .filter(|e| e.get("opcode") == Some("Text") && e.get("masked") == Some("false"))
+        .filter(|e| {
+            e.span.and_then(|s| spans.get(&s)).is_some_and(|(name, f)| {
+                name == "websocket" && f.get("role").map(String::as_str) == Some("Server")
+            })
+        })
+        .count();
+    assert_eq!(server_echoes, 2);
+}

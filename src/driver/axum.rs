@@ -94,7 +94,9 @@ impl<F> WebSocketUpgrade<F> {
     }
 
     /// Selects the subprotocol: the first one the client offered (in its order of preference)
-    /// that is in `supported`. None in common: no subprotocol.
+    /// that is in `supported`. None in common: no subprotocol. Note that axum's own
+    /// `protocols` lets the server's order decide; for that, see
+    /// [`hyper::Upgrade::protocols`](crate::driver::hyper::Upgrade::protocols).
     pub fn protocols<I>(mut self, supported: I) -> Self
     where
         I: IntoIterator,

@@ -75,12 +75,20 @@ pub type WebSocket = WebSocketStream<TokioIo<Upgraded>>;
 /// those of [`Request::from_extended_connect`], the `:protocol` read from hyper's
 /// `hyper::ext::Protocol`.
 pub fn upgrade<B>(request: &mut http::Request<B>) -> Result<Upgrade, UpgradeError> {
-    let validated = Request::try_from(&*request).map_err(UpgradeError::Handshake)?;
-    let on_upgrade = request
-        .extensions_mut()
-        .remove::<OnUpgrade>()
-        .ok_or(UpgradeError::NotUpgradable)?;
-    Ok(Upgrade::new(validated, on_upgrade))
+    let upgrade = Request::try_from(&*request)
+        .map_err(UpgradeError::Handshake)
+        .and_then(|validated| {
+            let on_upgrade = request
+                .extensions_mut()
+                .remove::<OnUpgrade>()
+                .ok_or(UpgradeError::NotUpgradable)?;
+            Ok(Upgrade::new(validated, on_upgrade))
+        });
+    #[cfg(feature = "tracing")]
+    if let Err(e) = &upgrade {
+        crate::trace::ws_debug!(status = e.status(), error = %e, "server handshake rejected");
+    }
+    upgrade
 }
 
 /// A validated WebSocket request, to accept with [`into_response`](Self::into_response).
@@ -131,9 +139,14 @@ impl Upgrade {
         self.request.protocols()
     }
 
-    /// Selects the subprotocol: the first one the client offered (in its order of preference)
-    /// that is among `supported`. None in common: no subprotocol (the client decides whether
-    /// that is acceptable, RFC 6455 §4.1).
+    /// Selects the subprotocol: the first one the client offered (in its order of preference,
+    /// RFC 6455 §4.1) that is among `supported`. None in common: no subprotocol (the client
+    /// decides whether that is acceptable).
+    ///
+    /// The client's order decides here; [`Request::select_subprotocol`] lets the server's order
+    /// decide instead. To accept by the server's preference, pass its answer, which is at most
+    /// one name: `let chosen = upgrade.request().select_subprotocol(&["v2", "v1"]).map(str::to_owned);`
+    /// then `upgrade.protocols(chosen)`.
     pub fn protocols<I>(mut self, supported: I) -> Self
     where
         I: IntoIterator,

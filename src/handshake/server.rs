@@ -186,8 +186,9 @@ impl Request {
     /// The first subprotocol of `supported` (the server's, in decreasing order of preference)
     /// that the client offered, compared exactly (subprotocol names are case-sensitive), if
     /// any: the argument for [`AcceptOptions::subprotocol`], so that "pick the first supported
-    /// one" is one line. The server's order decides, as in Python's `websockets`, axum and
-    /// gorilla/websocket; for the client's order, search [`protocols`](Self::protocols).
+    /// one" is one line. The server's order decides, as in Python's `websockets`, axum's own
+    /// extractor and gorilla/websocket; for the client's order, search
+    /// [`protocols`](Self::protocols), as this crate's `hyper` and `axum` `protocols(..)` do.
     ///
     /// Browsers, Node's `ws` and tungstenite fail the connection when they offered subprotocols
     /// and the `101` selects none, although RFC 6455 allows it: when this returns `None` for a
@@ -263,6 +264,14 @@ impl Request {
         } else {
             (101, "Switching Protocols")
         };
+        // Every server path (ServerHandshake, the hyper/axum upgrade, HTTP/2) accepts here.
+        crate::trace::ws_debug!(
+            path = self.path(),
+            http2 = self.extended_connect,
+            subprotocol = options.subprotocol.as_deref(),
+            extensions = %super::client::ExtensionNames(&extensions),
+            "server handshake accepted"
+        );
         Ok(Response {
             status,
             reason: reason.to_string(),
@@ -567,12 +576,6 @@ impl ServerHandshake {
                         None => connection,
                     };
                     let mut connection = connection;
-                    crate::trace::ws_debug!(
-                        path = request.path(),
-                        subprotocol = response.subprotocol.as_deref(),
-                        extensions = %super::client::ExtensionNames(&response.extensions),
-                        "server handshake accepted"
-                    );
                     connection.receive(&pending);
                     Ok((response.to_bytes(), connection))
                 }
