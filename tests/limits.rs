@@ -7,8 +7,8 @@
 mod common;
 
 use common::{FIN, KEY, TEXT, frame};
+use wsproto::Event;
 use wsproto::handshake::{AcceptOptions, HandshakeError, HandshakeLimits, ServerHandshake};
-use wsproto::{Config, Event, Role};
 
 const REQUEST: &[u8] = b"GET /chat HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\n\
     Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
@@ -59,6 +59,7 @@ mod bfinal {
     use common::{CONT, RSV1, peer_mask};
     use wsproto::Connection;
     use wsproto::extensions::deflate::{DeflateConfig, DeflateParams};
+    use wsproto::{Config, Role};
 
     /// "Hello" compressed in a DEFLATE block with BFINAL set, followed by the empty block that
     /// lets it be decompressed like any other message (RFC 7692 §7.2.3.4).

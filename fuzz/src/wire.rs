@@ -9,6 +9,9 @@ use wsproto::{CloseReply, Config, Connection, Error, Event, MessageKind, RandomS
 
 #[path = "../../tests/common/codec.rs"]
 mod codec;
+// Not every re-export is used in every build (the fuzz targets use all; the replay in
+// tests/fuzz_regressions.rs without `deflate` does not).
+#[allow(unused_imports)]
 pub use codec::{
     LenEncoding, RawFrame, RefHeader, complete_frames_prefix, encode_frame, mask_reference,
     parse_header,

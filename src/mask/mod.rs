@@ -331,6 +331,7 @@ mod select {
 ///
 /// Not part of the crate's API: hidden from the docs, may change in any release.
 #[cfg(any(test, feature = "__internal-test-hooks"))]
+#[cfg_attr(not(feature = "__internal-test-hooks"), allow(dead_code))] // the unit tests use part of it
 pub mod paths {
     pub use super::Path;
 
