@@ -127,7 +127,7 @@
 //! | --- | --- |
 //! | `driver` (features `blocking`, `tokio`) | drivers: the handshake and the connection over a real stream, via the public API only |
 //! | [`handshake`] | the opening handshake: `client.rs`, `server.rs` (request validation), `accept.rs` (keys), `headers.rs` (header lists, token and extension grammar), `response.rs` (every response written, error responses included), `scan.rs` (incremental head reading), `url.rs`, `http.rs` (the `http` crate conversions) |
-//! | [`connection`] | the [`Connection`] state machine: receiving, sending, output queue, timers, closing |
+//! | [`connection`] | the [`Connection`] state machine: `mod.rs` (the public API), `closing.rs` (the closing handshake, failure and end of input: every transition, and [`State`]), `reader.rs` (the input buffer and the frame and message in progress; the only code that consumes a frame's payload), `recv.rs` (frame parsing, message assembly, events), `send.rs` (frame encoding, fragmentation, close frames), `output.rs` (the output queue), `timers.rs` (keepalive, close timeout) |
 //! | [`extensions`] | extension negotiation and permessage-deflate |
 //! | `frame` (private) | frame header parsing and encoding |
 //! | `mask` (private) | masking, SIMD with runtime dispatch (`unsafe`, audited) |

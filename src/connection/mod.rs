@@ -1,6 +1,8 @@
 //! The [`Connection`] state machine: RFC 6455 framing, messages, control frames and closing.
 
+mod closing;
 mod output;
+mod reader;
 mod recv;
 mod send;
 mod timers;
@@ -12,23 +14,20 @@ use core::time::Duration;
 
 use crate::config::{Config, Role};
 use crate::error::Error;
+use crate::message::MessageKind;
 use crate::random::RandomSource;
+use closing::Closing;
+pub use closing::State;
 use output::OutputQueue;
-use recv::Reader;
-use send::StreamingSend;
+use reader::Reader;
 use timers::Timers;
 
-/// How far the closing handshake (RFC 6455 §7) has come.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum State {
-    /// Messages flow both ways.
-    Open,
-    /// This side sent a close frame and waits for the peer's. Received messages are still
-    /// delivered; nothing but the close may be sent.
-    Closing,
-    /// Both close frames were exchanged, or the connection failed. See
-    /// [`Connection::should_close_transport`] for when to drop the transport.
-    Closed,
+/// A message being sent piece by piece.
+#[derive(Debug, Clone, Copy)]
+struct StreamingSend {
+    kind: MessageKind,
+    /// The message is being compressed (permessage-deflate).
+    compressed: bool,
 }
 
 /// The smallest spare space [`Connection::read_buf`] lends.
@@ -68,25 +67,14 @@ pub struct Connection {
     config: Config,
     rng: Box<dyn RandomSource + Send>,
     subprotocol: Option<String>,
-    state: State,
+    /// The closing handshake, failure and end of input: every transition happens there.
+    closing: Closing,
     reader: Reader,
     out: OutputQueue,
     streaming_send: Option<StreamingSend>,
-    /// We wrote a close frame, or the connection failed: nothing more may be sent.
-    close_sent: bool,
-    /// The peer's close frame arrived.
-    close_received: bool,
-    /// The connection ended with an error, or the error is waiting to be returned.
-    failed: bool,
-    /// An error to return from the next `poll_event` (timeouts, end of input).
-    pending_error: Option<Error>,
-    /// The transport reached end of input.
-    eof: bool,
     timers: Timers,
     /// The output position just past our last keepalive ping.
     ping_end: u64,
-    /// The output position where our close frame starts (once written).
-    close_at: u64,
     /// permessage-deflate state, when negotiated.
     #[cfg(feature = "deflate")]
     deflate: Option<Box<crate::extensions::deflate::DeflateCodec>>,
@@ -96,7 +84,7 @@ impl fmt::Debug for Connection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Connection")
             .field("role", &self.role)
-            .field("state", &self.state)
+            .field("state", &self.closing.state())
             .field("subprotocol", &self.subprotocol)
             .field("buffered_input", &self.reader.buffered())
             .field("buffered_output", &self.out.len())
@@ -124,17 +112,11 @@ impl Connection {
             config,
             rng: Box::new(rng),
             subprotocol: None,
-            state: State::Open,
+            closing: Closing::default(),
             out: OutputQueue::default(),
             streaming_send: None,
-            close_sent: false,
-            close_received: false,
-            failed: false,
-            pending_error: None,
-            eof: false,
             timers: Timers::default(),
             ping_end: 0,
-            close_at: 0,
             #[cfg(feature = "deflate")]
             deflate: None,
         }
@@ -185,7 +167,7 @@ impl Connection {
 
     /// How far the closing handshake has come.
     pub fn state(&self) -> State {
-        self.state
+        self.closing.state()
     }
 
     /// Whether the caller should now close the transport: the connection is closed and every
@@ -199,13 +181,11 @@ impl Connection {
     /// ended its side) still gets our reply: end of input alone does not make it true while
     /// output waits.
     pub fn should_close_transport(&self) -> bool {
-        if self.state != State::Closed {
-            return false;
-        }
-        if self.timers.close_expired() {
-            return true;
-        }
-        self.out.is_empty() && (self.eof || self.failed || self.role == Role::Server)
+        self.closing.should_close_transport(
+            self.role,
+            self.out.is_empty(),
+            self.timers.close_expired(),
+        )
     }
 
     /// Whether reading the transport is useful now: false while more than
@@ -226,14 +206,14 @@ impl Connection {
     pub fn receive(&mut self, data: &[u8]) {
         if self.accepts_input() && !data.is_empty() {
             self.timers.on_receive(data.len());
-            self.reader.push(data);
+            self.reader.input.push(data);
         }
     }
 
     /// Lends spare buffer space to read the transport into (at least 16 KiB), avoiding the copy
     /// that [`receive`](Self::receive) makes. Report the bytes filled with [`commit`](Self::commit).
     pub fn read_buf(&mut self) -> &mut [u8] {
-        self.reader.spare(READ_CHUNK)
+        self.reader.input.spare(READ_CHUNK)
     }
 
     /// Marks `n` bytes at the start of the last [`read_buf`](Self::read_buf) as received.
@@ -242,7 +222,7 @@ impl Connection {
     pub fn commit(&mut self, n: usize) {
         if self.accepts_input() && n > 0 {
             self.timers.on_receive(n);
-            self.reader.commit(n);
+            self.reader.input.commit(n);
         }
     }
 
@@ -268,7 +248,7 @@ impl Connection {
     /// # Ok::<(), wsproto::Error>(())
     /// ```
     pub fn take_read_buf(&mut self) -> bytes::BytesMut {
-        self.reader.lend(READ_CHUNK)
+        self.reader.input.lend(READ_CHUNK)
     }
 
     /// Gives back a buffer from [`take_read_buf`](Self::take_read_buf) whose first `n` bytes
@@ -277,7 +257,7 @@ impl Connection {
     pub fn commit_read_buf(&mut self, buf: bytes::BytesMut, n: usize) {
         if self.accepts_input() && n > 0 {
             self.timers.on_receive(n);
-            self.reader.give_back(buf, n);
+            self.reader.input.give_back(buf, n);
         }
     }
 
@@ -286,11 +266,11 @@ impl Connection {
     /// [`Error::UnexpectedEof`] (abnormal closure, 1006) once the complete frames before the
     /// end are delivered.
     pub fn receive_eof(&mut self) {
-        self.eof = true;
+        self.closing.on_eof();
     }
 
     fn accepts_input(&self) -> bool {
-        !self.failed && !self.close_received
+        self.closing.accepts_input()
     }
 
     /// Input bytes received but not yet turned into events.
@@ -347,11 +327,8 @@ impl Connection {
     /// failure (only our close frame was lost: the peer closed and left) from data that was
     /// accepted for sending and is now lost, which it reports as an error.
     pub fn has_unsent_data(&self) -> bool {
-        if self.close_sent {
-            self.out.start_position() < self.close_at
-        } else {
-            !self.out.is_empty()
-        }
+        self.closing
+            .has_unsent_data(self.out.start_position(), self.out.is_empty())
     }
 
     // ----- time -----
@@ -391,18 +368,16 @@ impl Connection {
             }
             timers::Action::KeepaliveTimeout => {
                 crate::trace::ws_debug!(close_code = 1006u16, "keepalive timeout: no pong");
-                self.terminate();
-                self.out.clear();
-                self.pending_error = Some(Error::KeepaliveTimeout);
+                self.abort(Error::KeepaliveTimeout);
             }
             timers::Action::CloseTimeout => {
-                let unfinished =
-                    !self.failed && (self.state == State::Closing || !self.out.is_empty());
-                self.out.clear();
+                let unfinished = !self.closing.failed()
+                    && (self.closing.awaiting_peer_close() || !self.out.is_empty());
                 crate::trace::ws_debug!(unfinished, "close timeout");
                 if unfinished {
-                    self.terminate();
-                    self.pending_error = Some(Error::CloseTimeout);
+                    self.abort(Error::CloseTimeout);
+                } else {
+                    self.out.clear();
                 }
             }
         }
@@ -410,21 +385,31 @@ impl Connection {
 
     fn timer_context(&self) -> timers::Context {
         timers::Context {
-            open: self.state == State::Open && !self.failed,
-            closing: self.state != State::Open && !self.should_close_transport(),
+            open: self.closing.is_open(),
+            closing: !self.closing.is_open() && !self.should_close_transport(),
             receiving: self.reader.mid_message(),
             output_in_the_way: self.out.start_position() < self.ping_end || !self.wants_input(),
             written: self.out.start_position(),
         }
     }
 
-    /// Moves to `Closed` for good: no more input is processed, no more events are produced.
-    fn terminate(&mut self) {
-        self.failed = true;
-        // Refuse every later send (SendError::Closed): nothing may follow a failure, and a
-        // close() must not move the state back from Closed to Closing.
-        self.close_sent = true;
-        self.state = State::Closed;
+    /// Aborts: drops the output and fails the connection; `error` comes from the next
+    /// `poll_event`. No close frame is sent.
+    fn abort(&mut self, error: Error) {
+        self.out.clear();
+        self.terminate(Some(error));
+    }
+
+    /// Fails the connection for good (`error`, if any, to be returned by the next
+    /// `poll_event`): no more input is processed, nothing more is sent.
+    fn terminate(&mut self, error: Option<Error>) {
+        self.closing.on_failure(error);
+        self.stop();
+    }
+
+    /// After the peer's close or a failure: no more input is processed, no message is being
+    /// sent. (The closing state already refuses every later send.)
+    fn stop(&mut self) {
         self.streaming_send = None;
         self.reader.clear();
     }

@@ -2,59 +2,16 @@
 
 use alloc::string::ToString;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 
-use super::{Connection, State};
+use super::Connection;
+use super::reader::{FrameProgress, MessageProgress};
 use crate::close::{CloseCode, CloseFrame};
 use crate::config::{CloseReply, Role};
 use crate::error::{Error, ProtocolError};
 use crate::frame::{FrameHeader, OpCode, RSV1};
-use crate::mask::apply_mask;
 use crate::message::{Event, MessageKind, Utf8Bytes};
-use crate::utf8::{self, Utf8Validator};
-
-/// Received bytes and the progress of the frame and message they belong to.
-#[derive(Debug, Default)]
-pub(crate) struct Reader {
-    /// `buf[..filled]` holds received bytes, starting at the current frame's header or at its
-    /// not yet consumed payload; `buf[filled..]` is zeroed space lent by `spare`.
-    buf: BytesMut,
-    filled: usize,
-    frame: Option<FrameProgress>,
-    message: Option<MessageProgress>,
-    utf8: Utf8Validator,
-    /// The size of the last message that arrived in several frames: a new one reserves that
-    /// much (at most `max_message_size`) up front instead of growing by doubling, which copies
-    /// the message again at every step.
-    reassembly_hint: usize,
-}
-
-/// A frame whose header was read.
-#[derive(Debug)]
-struct FrameProgress {
-    header: FrameHeader,
-    /// Payload bytes not yet taken out of the buffer; they start at `buf[0]`.
-    remaining: u64,
-    /// Payload bytes of this frame already taken out (the masking phase of `buf[0]`).
-    offset: u64,
-    /// `buf[..done]` is already unmasked (and, for text, validated).
-    done: usize,
-}
-
-/// A data message whose first frame was read.
-#[derive(Debug)]
-struct MessageProgress {
-    kind: MessageKind,
-    /// The payload of the message's earlier frames (whole-message mode).
-    data: BytesMut,
-    /// Streaming text: the start of a code point split across frames, held for the next part.
-    carry: BytesMut,
-    /// RSV1 was set on the first frame: the payload is a DEFLATE stream (RFC 7692).
-    compressed: bool,
-    /// The inflated payload of a compressed message (the part not yet delivered, when streaming).
-    #[cfg_attr(not(feature = "deflate"), allow(dead_code))]
-    inflated: alloc::vec::Vec<u8>,
-}
+use crate::utf8;
 
 /// Streaming mode: the most inflated output delivered in one part.
 #[cfg(feature = "deflate")]
@@ -67,86 +24,6 @@ enum Step {
     NeedMore,
 }
 
-impl Reader {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    pub fn buffered(&self) -> usize {
-        self.filled
-    }
-
-    /// Part of a frame or of a fragmented message has arrived, but not all of it.
-    pub fn mid_message(&self) -> bool {
-        self.frame.is_some() || self.message.is_some() || self.filled > 0
-    }
-
-    pub fn push(&mut self, data: &[u8]) {
-        let end = self.filled + data.len();
-        if end <= self.buf.len() {
-            self.buf[self.filled..end].copy_from_slice(data);
-        } else {
-            self.buf.truncate(self.filled);
-            self.buf.extend_from_slice(data);
-        }
-        self.filled = end;
-    }
-
-    pub fn spare(&mut self, min: usize) -> &mut [u8] {
-        if self.buf.len() - self.filled < min {
-            // Zero only the new part; lent space that was not filled stays initialised.
-            self.buf.resize(self.filled + min, 0);
-        }
-        &mut self.buf[self.filled..]
-    }
-
-    pub fn commit(&mut self, n: usize) {
-        self.filled += n.min(self.buf.len() - self.filled);
-    }
-
-    /// The spare space (at least `min` bytes, initialised) split off as an owned buffer.
-    pub fn lend(&mut self, min: usize) -> BytesMut {
-        self.spare(min);
-        self.buf.split_off(self.filled)
-    }
-
-    /// Appends the first `n` bytes of `lent`: without a copy when it is the buffer `lend` gave
-    /// and nothing was received meanwhile (the two halves are adjacent again).
-    pub fn give_back(&mut self, mut lent: BytesMut, n: usize) {
-        lent.truncate(n);
-        self.buf.truncate(self.filled);
-        self.filled += lent.len();
-        self.buf.unsplit(lent);
-    }
-
-    /// Frees the read buffer when it holds no unprocessed bytes (a partial frame's state is
-    /// relative to `buf[0]` and has nothing buffered then, so it stays valid).
-    pub fn release_if_empty(&mut self) {
-        if self.filled == 0 {
-            self.buf = BytesMut::new();
-        }
-    }
-
-    pub fn clear(&mut self) {
-        self.buf = BytesMut::new();
-        self.filled = 0;
-        self.frame = None;
-        self.message = None;
-        self.utf8.reset();
-    }
-
-    /// Removes the first `n` buffered bytes and returns them.
-    fn take(&mut self, n: usize) -> BytesMut {
-        self.filled -= n;
-        self.buf.split_to(n)
-    }
-
-    fn skip(&mut self, n: usize) {
-        self.filled -= n;
-        self.buf.advance(n);
-    }
-}
-
 impl Connection {
     /// Frees the input buffer if it holds no unprocessed bytes, and the output buffer if nothing
     /// waits to be written, so that an idle connection holds no buffers (a message in progress
@@ -154,7 +31,7 @@ impl Connection {
     /// do. The next [`read_buf`](Self::read_buf) or [`receive`](Self::receive) allocates again,
     /// sized to what arrives.
     pub fn shrink_buffers(&mut self) {
-        self.reader.release_if_empty();
+        self.reader.input.release_if_empty();
         self.out.release_if_empty();
     }
 
@@ -165,22 +42,22 @@ impl Connection {
     /// frame with the right code is already queued. Every event the peer's bytes produced
     /// before the violation has been returned first; after the error, only `Ok(None)` follows.
     pub fn poll_event(&mut self) -> Result<Option<Event>, Error> {
-        if let Some(error) = self.pending_error.take() {
-            return Err(error);
-        }
-        if self.failed || self.close_received {
-            return Ok(None);
+        if !self.closing.accepts_input() {
+            return match self.closing.take_error() {
+                Some(error) => Err(error),
+                None => Ok(None),
+            };
         }
         loop {
             match self.step() {
                 Ok(Step::Event(event)) => return Ok(Some(event)),
                 Ok(Step::Continue) => {}
-                Ok(Step::NeedMore) if self.eof => {
+                Ok(Step::NeedMore) if self.closing.eof() => {
                     // The transport ended before the close handshake did.
                     crate::trace::ws_debug!(close_code = 1006u16, "unexpected end of input");
-                    self.terminate();
-                    self.out.clear();
-                    return Err(Error::UnexpectedEof);
+                    self.abort(Error::UnexpectedEof);
+                    // Returns that error (and marks it returned).
+                    return self.poll_event();
                 }
                 Ok(Step::NeedMore) => return Ok(None),
                 Err(error) => return Err(self.fail(error)),
@@ -191,19 +68,19 @@ impl Connection {
     /// Fails the connection for a protocol violation: queues the close frame, stops reading.
     fn fail(&mut self, error: ProtocolError) -> Error {
         crate::trace::ws_debug!(error = %error, close_code = error.close_code().0, "protocol error");
-        if !self.close_sent {
+        if self.closing.is_open() {
             let mut reason = error.to_string();
             reason.truncate(crate::close::MAX_CLOSE_REASON);
-            self.write_close(Some((error.close_code(), &reason)));
+            self.write_close(Some((error.close_code(), &reason)), false);
         }
-        self.terminate();
+        self.terminate(None);
         Error::Protocol(error)
     }
 
     fn step(&mut self) -> Result<Step, ProtocolError> {
         if self.reader.frame.is_none() {
-            let r = &self.reader;
-            let Some((header, header_len)) = FrameHeader::parse(&r.buf[..r.filled])? else {
+            let Some((header, header_len)) = FrameHeader::parse(self.reader.input.received())?
+            else {
                 return Ok(Step::NeedMore);
             };
             crate::trace::ws_trace!(opcode = ?header.opcode, fin = header.fin, rsv = header.rsv, len = header.payload_len, masked = header.mask.is_some(), "frame received");
@@ -213,37 +90,27 @@ impl Connection {
             let whole_in_buffer = header.fin
                 && matches!(header.opcode, OpCode::Text | OpCode::Binary)
                 && !self.config.stream_messages;
-            if whole_in_buffer && header.rsv == 0 && r.filled - header_len >= frame_len {
-                // The common case, a small message whose frame has fully arrived: unmask,
-                // validate and hand out its bytes without tracking frame or message progress.
-                r.skip(header_len);
-                let mut payload = r.take(frame_len);
-                if let Some(key) = header.mask {
-                    apply_mask(&mut payload, key, 0);
-                }
+            r.input.skip(header_len);
+            let mut frame = FrameProgress::new(header);
+            if whole_in_buffer && header.rsv == 0 && r.input.len() >= frame_len {
+                // The common case, a small message whose frame has fully arrived: the same
+                // steps as below, without recording frame or message progress.
+                let payload = frame.unmask_arrived(&mut r.input);
                 let kind = if header.opcode == OpCode::Text {
-                    utf8::validate(&payload).map_err(|_| ProtocolError::InvalidUtf8)?;
+                    utf8::validate(payload).map_err(|_| ProtocolError::InvalidUtf8)?;
                     MessageKind::Text
                 } else {
                     MessageKind::Binary
                 };
-                return Ok(Step::Event(data_event(kind, payload.freeze())));
+                let payload = frame.take(&mut r.input, frame_len).freeze();
+                return Ok(Step::Event(data_event(kind, payload)));
             }
-            r.skip(header_len);
             // A message in one frame is handed out from the buffer, so the whole frame must
-            // gather there. When it is larger than the space left after the buffer's position,
-            // move the bytes received so far (at most one read) to the front of the allocation
-            // now, rather than when a read reaches the end of the allocation mid-frame (which
-            // would move the whole partial frame). Never allocates.
-            if whole_in_buffer && frame_len > r.buf.capacity() {
-                let _ = r.buf.try_reclaim(frame_len - r.buf.len());
+            // gather there.
+            if whole_in_buffer {
+                r.input.make_room_for(frame_len);
             }
-            r.frame = Some(FrameProgress {
-                header,
-                remaining: header.payload_len,
-                offset: 0,
-                done: 0,
-            });
+            r.frame = Some(frame);
             let kind = match header.opcode {
                 OpCode::Text => Some(MessageKind::Text),
                 OpCode::Binary => Some(MessageKind::Binary),
@@ -270,23 +137,20 @@ impl Connection {
                 r.utf8.reset();
             }
         }
-        let Some(frame) = &self.reader.frame else {
+        let r = &mut self.reader;
+        let Some(frame) = r.frame.as_mut() else {
             return Ok(Step::NeedMore);
         };
         if frame.header.opcode.is_control() {
             // Control payloads are at most 125 bytes: wait for the whole frame.
-            let len = frame.remaining as usize;
-            let mask = frame.header.mask;
-            let opcode = frame.header.opcode;
-            if self.reader.filled < len {
+            frame.unmask_arrived(&mut r.input);
+            if !frame.is_complete() {
                 return Ok(Step::NeedMore);
             }
-            let mut payload = self.reader.take(len);
-            if let Some(key) = mask {
-                apply_mask(&mut payload, key, 0);
-            }
-            self.reader.frame = None;
-            return self.on_control(opcode, payload.freeze());
+            let opcode = frame.header.opcode;
+            let payload = frame.take(&mut r.input, frame.unmasked_len()).freeze();
+            r.frame = None;
+            return self.on_control(opcode, payload);
         }
         self.data_step()
     }
@@ -354,18 +218,11 @@ impl Connection {
         let (Some(frame), Some(message)) = (r.frame.as_mut(), r.message.as_mut()) else {
             return Ok(Step::NeedMore);
         };
-        let available = (r.filled as u64).min(frame.remaining) as usize;
-        if available > frame.done {
-            let fresh = &mut r.buf[frame.done..available];
-            if let Some(key) = frame.header.mask {
-                apply_mask(fresh, key, (frame.offset % 4) as usize + frame.done);
-            }
-            if message.kind == MessageKind::Text {
-                r.utf8.feed(fresh).map_err(|_| ProtocolError::InvalidUtf8)?;
-            }
-            frame.done = available;
+        let fresh = frame.unmask_arrived(&mut r.input);
+        if message.kind == MessageKind::Text && !fresh.is_empty() {
+            r.utf8.feed(fresh).map_err(|_| ProtocolError::InvalidUtf8)?;
         }
-        let frame_complete = frame.done as u64 == frame.remaining;
+        let frame_complete = frame.is_complete();
         let message_complete = frame_complete && frame.header.fin;
         if message_complete && message.kind == MessageKind::Text {
             r.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
@@ -373,32 +230,26 @@ impl Connection {
         if self.config.stream_messages {
             return Ok(self.stream_step(frame_complete, message_complete));
         }
+        let len = frame.unmasked_len();
         if !frame_complete {
             if !frame.header.fin || !message.data.is_empty() {
                 // Part of a message of several frames: its bytes are copied into the message
                 // anyway, so move them now. The read buffer then never holds much of a partial
                 // frame, and making room in it for the next read moves (almost) nothing.
-                let done = frame.done;
-                message.data.extend_from_slice(&r.buf[..done]);
-                r.filled -= done;
-                r.buf.advance(done);
-                frame.remaining -= done as u64;
-                frame.offset += done as u64;
-                frame.done = 0;
+                frame.move_into(&mut r.input, len, &mut message.data);
             }
             return Ok(Step::NeedMore);
         }
-        let len = frame.done;
-        r.frame = None;
         if message_complete && message.data.is_empty() {
-            // The common case, a message in one frame: hand out the buffer itself, no copy.
+            // A message in one frame: hand out the buffer itself, no copy.
             let kind = message.kind;
+            let payload = frame.take(&mut r.input, len).freeze();
+            r.frame = None;
             r.message = None;
-            let payload = r.take(len).freeze();
             return Ok(Step::Event(data_event(kind, payload)));
         }
-        message.data.extend_from_slice(&r.buf[..len]);
-        r.skip(len);
+        frame.move_into(&mut r.input, len, &mut message.data);
+        r.frame = None;
         if !message_complete {
             return Ok(Step::Continue);
         }
@@ -415,7 +266,7 @@ impl Connection {
         let (Some(frame), Some(message)) = (r.frame.as_mut(), r.message.as_mut()) else {
             return Step::NeedMore;
         };
-        let done = frame.done;
+        let done = frame.unmasked_len();
         // Text: hold back an unfinished code point so that every part is valid UTF-8 alone.
         let hold = if message.kind == MessageKind::Text {
             r.utf8.pending()
@@ -426,32 +277,20 @@ impl Connection {
         let mut taken = 0;
         let mut data = None;
         if ready > 0 {
-            if message.carry.is_empty() {
+            data = Some(if message.carry.is_empty() {
                 taken = ready;
+                frame.take(&mut r.input, taken).freeze()
             } else {
                 // A code point was split across frames: join the held bytes with this part.
                 taken = ready - message.carry.len();
-                message.carry.extend_from_slice(&r.buf[..taken]);
-            }
-            data = Some(if message.carry.is_empty() {
-                r.filled -= taken;
-                r.buf.split_to(taken).freeze()
-            } else {
-                r.filled -= taken;
-                r.buf.advance(taken);
+                frame.move_into(&mut r.input, taken, &mut message.carry);
                 message.carry.split().freeze()
             });
         }
         if frame_complete && !message_complete && taken < done {
             // The frame ends inside a code point: keep its start for the next frame.
-            message.carry.extend_from_slice(&r.buf[..done - taken]);
-            r.filled -= done - taken;
-            r.buf.advance(done - taken);
-            taken = done;
+            frame.move_into(&mut r.input, done - taken, &mut message.carry);
         }
-        frame.done -= taken;
-        frame.remaining -= taken as u64;
-        frame.offset += taken as u64;
         let kind = message.kind;
         if frame_complete {
             r.frame = None;
@@ -487,27 +326,13 @@ impl Connection {
         ) else {
             return Ok(Step::NeedMore);
         };
-        let available = (r.filled as u64).min(frame.remaining) as usize;
-        if available > frame.done {
-            if let Some(key) = frame.header.mask {
-                apply_mask(
-                    &mut r.buf[frame.done..available],
-                    key,
-                    (frame.offset % 4) as usize + frame.done,
-                );
-            }
-            frame.done = available;
-        }
+        frame.unmask_arrived(&mut r.input);
         let before = message.inflated.len();
         let (used, mut pending) = codec
-            .inflate(&r.buf[..frame.done], &mut message.inflated, limit)
+            .inflate(frame.unmasked(&r.input), &mut message.inflated, limit)
             .map_err(|_| ProtocolError::InvalidCompressedData)?;
-        r.filled -= used;
-        r.buf.advance(used);
-        frame.done -= used;
-        frame.remaining -= used as u64;
-        frame.offset += used as u64;
-        let frame_complete = frame.remaining == 0 && !pending;
+        frame.discard(&mut r.input, used);
+        let frame_complete = frame.is_consumed() && !pending;
         let mut message_complete = false;
         if frame_complete && frame.header.fin {
             let trailer_limit = if streaming { usize::MAX } else { limit };
@@ -572,7 +397,7 @@ impl Connection {
     fn on_control(&mut self, opcode: OpCode, payload: Bytes) -> Result<Step, ProtocolError> {
         match opcode {
             OpCode::Ping => {
-                if self.config.auto_pong && !self.close_sent {
+                if self.config.auto_pong && self.closing.is_open() {
                     // Unwritten automatic pongs are bounded: past a small budget the newest
                     // replaces the last (RFC 6455 §5.5.3 allows answering only the most recent
                     // ping), so a ping flood from a peer that does not read costs O(1) output.
@@ -593,20 +418,22 @@ impl Connection {
                 crate::trace::ws_debug!(
                     code = frame.as_ref().map(|f| f.code.0),
                     reason = frame.as_ref().map(|f| f.reason.as_str()),
-                    initiator = if self.close_sent { "local" } else { "peer" },
+                    initiator = if self.closing.is_open() {
+                        "peer"
+                    } else {
+                        "local"
+                    },
                     "close received"
                 );
-                self.close_received = true;
-                if !self.close_sent {
+                if self.closing.is_open() {
                     let reply = frame.as_ref().map(|f| match self.config.close_reply {
                         CloseReply::EchoCode => (f.code, ""),
                         CloseReply::Normal => (CloseCode::NORMAL, ""),
                     });
-                    self.write_close(reply);
+                    self.write_close(reply, true);
                 }
-                self.state = State::Closed;
-                self.streaming_send = None;
-                self.reader.clear();
+                self.closing.on_close_received();
+                self.stop();
                 Ok(Step::Event(Event::Close(frame)))
             }
         }

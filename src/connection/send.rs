@@ -2,21 +2,13 @@
 
 use bytes::Bytes;
 
-use super::{Connection, State};
+use super::{Connection, StreamingSend};
 use crate::close::{CloseCode, MAX_CLOSE_REASON};
 use crate::config::Role;
 use crate::error::SendError;
 use crate::frame::{FrameHeader, MAX_HEADER_LEN, OpCode, RSV1};
 use crate::mask::extend_masked;
 use crate::message::{Message, MessageKind};
-
-/// A message being sent piece by piece.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct StreamingSend {
-    kind: MessageKind,
-    /// The message is being compressed (permessage-deflate).
-    compressed: bool,
-}
 
 /// A payload to send: borrowed (copied into the output) or shared (queued as is when large).
 #[derive(Clone)]
@@ -115,8 +107,8 @@ impl Connection {
         if reason.len() > MAX_CLOSE_REASON {
             return Err(SendError::CloseReasonTooLong(reason.len()));
         }
-        if !self.close_sent {
-            self.write_close(Some((code, reason)));
+        if self.closing.is_open() {
+            self.write_close(Some((code, reason)), false);
         }
         Ok(())
     }
@@ -125,14 +117,14 @@ impl Connection {
     /// [`close`](Self::close): once a close frame was queued or the connection failed, it does
     /// nothing and returns `Ok(())`.
     pub fn close_without_code(&mut self) -> Result<(), SendError> {
-        if !self.close_sent {
-            self.write_close(None);
+        if self.closing.is_open() {
+            self.write_close(None, false);
         }
         Ok(())
     }
 
     fn send_data(&mut self, kind: MessageKind, payload: Payload<'_>) -> Result<(), SendError> {
-        if self.close_sent {
+        if !self.closing.is_open() {
             return Err(SendError::Closed);
         }
         if self.streaming_send.is_some() {
@@ -169,7 +161,7 @@ impl Connection {
         payload: Payload<'_>,
         fin: bool,
     ) -> Result<(), SendError> {
-        if self.close_sent {
+        if !self.closing.is_open() {
             return Err(SendError::Closed);
         }
         let (opcode, compressed) = match self.streaming_send {
@@ -203,15 +195,16 @@ impl Connection {
         if payload.len() > 125 {
             return Err(SendError::ControlPayloadTooLong(payload.len()));
         }
-        if self.close_sent {
+        if !self.closing.is_open() {
             return Err(SendError::Closed);
         }
         self.write_control(opcode, payload);
         Ok(())
     }
 
-    /// Writes a close frame and moves the closing state forward.
-    pub(super) fn write_close(&mut self, body: Option<(CloseCode, &str)>) {
+    /// Writes our close frame (the connection is open) and reports it to the closing state;
+    /// `reply`: it answers the peer's close.
+    pub(super) fn write_close(&mut self, body: Option<(CloseCode, &str)>, reply: bool) {
         let mut payload = [0u8; 125];
         let len = match body {
             None => 0,
@@ -225,18 +218,15 @@ impl Connection {
         crate::trace::ws_debug!(
             code = body.map(|(c, _)| c.0),
             reason = body.map(|(_, r)| r),
-            initiator = if self.close_received { "peer" } else { "local" },
+            initiator = if reply { "peer" } else { "local" },
             "close sent"
         );
-        self.close_at = self.out.end_position();
+        #[cfg(not(feature = "tracing"))]
+        let _ = reply;
+        let at = self.out.end_position();
         self.write_control(OpCode::Close, &payload[..len]);
-        self.close_sent = true;
+        self.closing.on_close_sent(at);
         self.streaming_send = None;
-        self.state = if self.close_received {
-            State::Closed
-        } else {
-            State::Closing
-        };
     }
 
     pub(super) fn write_control(&mut self, opcode: OpCode, payload: &[u8]) {

@@ -1,0 +1,241 @@
+//! Received bytes, and the progress of the frame and the message they belong to.
+//!
+//! [`Input`] owns the buffer; [`FrameProgress`] is the only code that consumes a frame's
+//! payload from it (unmasking what arrived, taking, moving or discarding unmasked bytes), so a
+//! frame's position, masking phase and unmasked length always move together.
+
+use bytes::{Buf, BytesMut};
+
+use crate::frame::FrameHeader;
+use crate::mask::apply_mask;
+use crate::message::MessageKind;
+use crate::utf8::Utf8Validator;
+
+/// The input buffer.
+#[derive(Debug, Default)]
+pub(super) struct Input {
+    /// `buf[..filled]` holds received bytes, starting at the current frame's header or at its
+    /// not yet consumed payload; `buf[filled..]` is zeroed space lent by `spare`.
+    buf: BytesMut,
+    filled: usize,
+}
+
+impl Input {
+    /// Bytes received and not yet consumed.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.filled
+    }
+
+    /// The received bytes not yet consumed.
+    #[inline]
+    pub fn received(&self) -> &[u8] {
+        &self.buf[..self.filled]
+    }
+
+    pub fn push(&mut self, data: &[u8]) {
+        let end = self.filled + data.len();
+        if end <= self.buf.len() {
+            self.buf[self.filled..end].copy_from_slice(data);
+        } else {
+            self.buf.truncate(self.filled);
+            self.buf.extend_from_slice(data);
+        }
+        self.filled = end;
+    }
+
+    pub fn spare(&mut self, min: usize) -> &mut [u8] {
+        if self.buf.len() - self.filled < min {
+            // Zero only the new part; lent space that was not filled stays initialised.
+            self.buf.resize(self.filled + min, 0);
+        }
+        &mut self.buf[self.filled..]
+    }
+
+    pub fn commit(&mut self, n: usize) {
+        self.filled += n.min(self.buf.len() - self.filled);
+    }
+
+    /// The spare space (at least `min` bytes, initialised) split off as an owned buffer.
+    pub fn lend(&mut self, min: usize) -> BytesMut {
+        self.spare(min);
+        self.buf.split_off(self.filled)
+    }
+
+    /// Appends the first `n` bytes of `lent`: without a copy when it is the buffer `lend` gave
+    /// and nothing was received meanwhile (the two halves are adjacent again).
+    pub fn give_back(&mut self, mut lent: BytesMut, n: usize) {
+        lent.truncate(n);
+        self.buf.truncate(self.filled);
+        self.filled += lent.len();
+        self.buf.unsplit(lent);
+    }
+
+    /// Frees the buffer when it holds no unprocessed bytes (a partial frame's state is relative
+    /// to the buffer's start and has nothing buffered then, so it stays valid).
+    pub fn release_if_empty(&mut self) {
+        if self.filled == 0 {
+            self.buf = BytesMut::new();
+        }
+    }
+
+    /// Drops the first `n` received bytes (a frame header).
+    #[inline]
+    pub fn skip(&mut self, n: usize) {
+        self.filled -= n;
+        self.buf.advance(n);
+    }
+
+    /// Before gathering a frame of `frame_len` bytes that is larger than the allocation: moves
+    /// the bytes received so far (at most one read) to the front of the allocation now, rather
+    /// than when a read reaches its end mid-frame (which would move the whole partial frame).
+    /// Never allocates.
+    pub fn make_room_for(&mut self, frame_len: usize) {
+        if frame_len > self.buf.capacity() {
+            let _ = self.buf.try_reclaim(frame_len - self.buf.len());
+        }
+    }
+}
+
+/// A frame whose header was read: its payload is consumed from the front of the [`Input`].
+#[derive(Debug)]
+pub(super) struct FrameProgress {
+    pub header: FrameHeader,
+    /// Payload bytes not yet consumed; they start at the input's first byte.
+    remaining: u64,
+    /// Payload bytes of this frame already consumed (the masking phase of the input's start).
+    offset: u64,
+    /// The first `done` bytes of the input are already unmasked.
+    done: usize,
+}
+
+impl FrameProgress {
+    /// The frame with `header`, whose header was just consumed from the input.
+    #[inline]
+    pub fn new(header: FrameHeader) -> Self {
+        FrameProgress {
+            header,
+            remaining: header.payload_len,
+            offset: 0,
+            done: 0,
+        }
+    }
+
+    /// Unmasks the payload bytes that arrived since the last call and returns them.
+    #[inline]
+    pub fn unmask_arrived<'a>(&mut self, input: &'a mut Input) -> &'a [u8] {
+        let available = (input.filled as u64).min(self.remaining) as usize;
+        let fresh = &mut input.buf[self.done..available];
+        if let Some(key) = self.header.mask
+            && !fresh.is_empty()
+        {
+            apply_mask(fresh, key, (self.offset % 4) as usize + self.done);
+        }
+        self.done = available;
+        fresh
+    }
+
+    /// How many unmasked payload bytes wait at the front of the input.
+    #[inline]
+    pub fn unmasked_len(&self) -> usize {
+        self.done
+    }
+
+    /// The unmasked payload bytes at the front of the input.
+    #[cfg_attr(not(feature = "deflate"), allow(dead_code))]
+    pub fn unmasked<'a>(&self, input: &'a Input) -> &'a [u8] {
+        &input.buf[..self.done]
+    }
+
+    /// Every byte of the payload not yet consumed has arrived and is unmasked.
+    #[inline]
+    pub fn is_complete(&self) -> bool {
+        self.done as u64 == self.remaining
+    }
+
+    /// The whole payload was consumed.
+    #[cfg_attr(not(feature = "deflate"), allow(dead_code))]
+    pub fn is_consumed(&self) -> bool {
+        self.remaining == 0
+    }
+
+    /// Records that `n` unmasked bytes left the front of the input.
+    #[inline]
+    fn consumed(&mut self, n: usize) {
+        debug_assert!(n <= self.done);
+        self.done -= n;
+        self.remaining -= n as u64;
+        self.offset += n as u64;
+    }
+
+    /// Takes the first `n` unmasked bytes out of the input, without a copy.
+    #[inline]
+    pub fn take(&mut self, input: &mut Input, n: usize) -> BytesMut {
+        self.consumed(n);
+        input.filled -= n;
+        input.buf.split_to(n)
+    }
+
+    /// Appends the first `n` unmasked bytes to `dst` and drops them from the input.
+    pub fn move_into(&mut self, input: &mut Input, n: usize, dst: &mut BytesMut) {
+        dst.extend_from_slice(&input.buf[..n]);
+        self.discard(input, n);
+    }
+
+    /// Drops the first `n` unmasked bytes from the input (they were used where they are).
+    pub fn discard(&mut self, input: &mut Input, n: usize) {
+        self.consumed(n);
+        input.filled -= n;
+        input.buf.advance(n);
+    }
+}
+
+/// A data message whose first frame was read.
+#[derive(Debug)]
+pub(super) struct MessageProgress {
+    pub kind: MessageKind,
+    /// The payload of the message's earlier frames (whole-message mode).
+    pub data: BytesMut,
+    /// Streaming text: the start of a code point split across frames, held for the next part.
+    pub carry: BytesMut,
+    /// RSV1 was set on the first frame: the payload is a DEFLATE stream (RFC 7692).
+    pub compressed: bool,
+    /// The inflated payload of a compressed message (the part not yet delivered, when streaming).
+    #[cfg_attr(not(feature = "deflate"), allow(dead_code))]
+    pub inflated: alloc::vec::Vec<u8>,
+}
+
+/// Received bytes and the progress of the frame and message they belong to.
+#[derive(Debug, Default)]
+pub(super) struct Reader {
+    pub input: Input,
+    pub frame: Option<FrameProgress>,
+    pub message: Option<MessageProgress>,
+    pub utf8: Utf8Validator,
+    /// The size of the last message that arrived in several frames: a new one reserves that
+    /// much (at most `max_message_size`) up front instead of growing by doubling, which copies
+    /// the message again at every step.
+    pub reassembly_hint: usize,
+}
+
+impl Reader {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn buffered(&self) -> usize {
+        self.input.len()
+    }
+
+    /// Part of a frame or of a fragmented message has arrived, but not all of it.
+    pub fn mid_message(&self) -> bool {
+        self.frame.is_some() || self.message.is_some() || self.input.len() > 0
+    }
+
+    pub fn clear(&mut self) {
+        self.input = Input::default();
+        self.frame = None;
+        self.message = None;
+        self.utf8.reset();
+    }
+}
