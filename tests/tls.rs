@@ -703,6 +703,68 @@ fn blocking_write_timeout_bounds_a_send_over_tls() {
     });
 }
 
+// The tokio driver over tokio-rustls against a peer that stops reading: the send waits (rustls
+// takes plaintext only up to its 64 KiB buffer limit), the output stays queued, and once the peer
+// reads every message arrives intact.
+#[test]
+fn tokio_send_over_tls_waits_for_a_stuck_peer() {
+    within_limit(|| {
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let (port, server) = spawn_blocking_server(move |mut ws| {
+            let _ = done_rx.recv();
+            let mut whole = 0usize;
+            loop {
+                match ws.read() {
+                    Ok(Message::Binary(data)) => {
+                        assert!(data == pattern(8, 4 << 20), "a message arrived damaged");
+                        whole += 1;
+                    }
+                    Ok(_) => {}
+                    Err(Error::Closed) => break whole,
+                    Err(e) => panic!("{e:?}"),
+                }
+            }
+        });
+        let url = format!("wss://127.0.0.1:{port}/");
+        #[cfg(feature = "deflate")]
+        let options = trusting().deflate(None);
+        #[cfg(not(feature = "deflate"))]
+        let options = trusting();
+        let sent = runtime().block_on(async {
+            let (mut ws, _) = WebSocketStream::connect_with_options(&url, &options)
+                .await
+                .unwrap();
+            let chunk = bytes::Bytes::from(pattern(8, 4 << 20));
+            let mut sent = 0usize;
+            loop {
+                assert!(sent < 64, "256 MiB went into a peer that never reads");
+                let send = ws.send(Message::Binary(chunk.clone()));
+                match tokio::time::timeout(Duration::from_millis(500), send).await {
+                    Ok(result) => {
+                        result.unwrap();
+                        sent += 1;
+                    }
+                    Err(_) => break,
+                }
+            }
+            // The send waits with its output queued; it goes out once the peer reads.
+            assert!(ws.buffered_amount() > 0);
+            done_tx.send(()).unwrap();
+            ws.flush().await.unwrap();
+            ws.close(CloseCode::from(4000), "bye").await.unwrap();
+            loop {
+                match ws.read().await {
+                    Ok(_) => {}
+                    Err(Error::Closed) => break,
+                    Err(e) => panic!("{e:?}"),
+                }
+            }
+            sent
+        });
+        assert_eq!(server.join().unwrap(), sent + 1);
+    });
+}
+
 #[test]
 fn handshake_timeouts_bound_a_silent_peer() {
     within_limit(|| {
