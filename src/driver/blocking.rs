@@ -97,6 +97,30 @@ pub trait Transport: Read + Write {
         let _ = timeout;
         Ok(false)
     }
+
+    /// Writes some of `bufs` for the driver's flush: returns how many bytes of `bufs` the stream
+    /// took. The default is [`Write::write_vectored`].
+    ///
+    /// A stream that holds what it takes before passing it on (a TLS stream's records) must
+    /// keep that bounded, take nothing more while what it holds cannot be written, and fail
+    /// then with the write's error (the write timeout's [`io::ErrorKind::WouldBlock`] or
+    /// [`io::ErrorKind::TimedOut`]), so a stuck peer surfaces as a timeout.
+    fn write_output(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.write_vectored(bufs)
+    }
+
+    /// Bytes the stream has taken but not yet written to the stream beneath it (a TLS stream's
+    /// records): the driver's flush writes them with [`write_held`](Self::write_held) within
+    /// the write timeout. The default is 0.
+    fn held_output(&self) -> usize {
+        0
+    }
+
+    /// Writes some of the [held output](Self::held_output): returns how many bytes went out,
+    /// or the write's error. The default writes nothing.
+    fn write_held(&mut self) -> io::Result<usize> {
+        Ok(0)
+    }
 }
 
 impl Transport for TcpStream {
@@ -132,6 +156,18 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
     fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<bool> {
         (**self).set_write_timeout(timeout)
     }
+
+    fn write_output(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        (**self).write_output(bufs)
+    }
+
+    fn held_output(&self) -> usize {
+        (**self).held_output()
+    }
+
+    fn write_held(&mut self) -> io::Result<usize> {
+        (**self).write_held()
+    }
 }
 
 impl<T: Transport + ?Sized> Transport for &mut T {
@@ -145,6 +181,18 @@ impl<T: Transport + ?Sized> Transport for &mut T {
 
     fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<bool> {
         (**self).set_write_timeout(timeout)
+    }
+
+    fn write_output(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        (**self).write_output(bufs)
+    }
+
+    fn held_output(&self) -> usize {
+        (**self).held_output()
+    }
+
+    fn write_held(&mut self) -> io::Result<usize> {
+        (**self).write_held()
     }
 }
 
@@ -490,7 +538,7 @@ impl<S: Transport> WebSocket<S> {
     pub fn flush(&mut self) -> Result<(), Error> {
         crate::trace::enter_span!(self.span);
         let mut stalled_since = Instant::now();
-        while self.conn.buffered_output() > 0 {
+        while self.conn.buffered_output() > 0 || self.stream.held_output() > 0 {
             let now = self.now();
             // Keepalive is left to `read`: no pong can be read while writing.
             let timers = self.conn.state() != crate::State::Open;
@@ -523,10 +571,18 @@ impl<S: Transport> WebSocket<S> {
             let started = Instant::now();
             let mut slices = [IoSlice::new(&[]); MAX_IO_SLICES];
             let n = self.conn.output_io_slices(&mut slices);
-            match self.stream.write_vectored(&slices[..n]) {
+            // What the stream holds (TLS records) goes out within the same write timeout.
+            let result = if n == 0 {
+                self.stream.write_held()
+            } else {
+                self.stream.write_output(&slices[..n])
+            };
+            match result {
                 Ok(0) => return Err(Error::Io(io::ErrorKind::WriteZero.into())),
                 Ok(written) => {
-                    self.conn.consume_output(written);
+                    if n > 0 {
+                        self.conn.consume_output(written);
+                    }
                     stalled_since = Instant::now();
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

@@ -121,6 +121,30 @@ impl Transport for MaybeTlsStream {
             MaybeTlsStream::Tls(tls) => Transport::set_write_timeout(&mut **tls, timeout),
         }
     }
+
+    fn write_output(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            MaybeTlsStream::Plain(tcp) => tcp.write_vectored(bufs),
+            #[cfg(feature = "rustls")]
+            MaybeTlsStream::Tls(tls) => Transport::write_output(&mut **tls, bufs),
+        }
+    }
+
+    fn held_output(&self) -> usize {
+        match self {
+            MaybeTlsStream::Plain(_) => 0,
+            #[cfg(feature = "rustls")]
+            MaybeTlsStream::Tls(tls) => Transport::held_output(&**tls),
+        }
+    }
+
+    fn write_held(&mut self) -> io::Result<usize> {
+        match self {
+            MaybeTlsStream::Plain(_) => Ok(0),
+            #[cfg(feature = "rustls")]
+            MaybeTlsStream::Tls(tls) => Transport::write_held(&mut **tls),
+        }
+    }
 }
 
 /// Connects TCP to the URL's host and port and, for `wss://`, runs the TLS handshake within the
@@ -229,6 +253,18 @@ impl<T: Transport> Transport for rustls::StreamOwned<rustls::ClientConnection, T
     fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<bool> {
         self.sock.set_write_timeout(timeout)
     }
+
+    fn write_output(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        write_output(&mut self.conn, &mut self.sock, bufs)
+    }
+
+    fn held_output(&self) -> usize {
+        held_output(&self.conn)
+    }
+
+    fn write_held(&mut self) -> io::Result<usize> {
+        write_held(&mut self.conn, &mut self.sock)
+    }
 }
 
 /// A rustls server stream over a [`Transport`]: read and write timeouts go to the stream inside, and
@@ -247,5 +283,77 @@ impl<T: Transport> Transport for rustls::StreamOwned<rustls::ServerConnection, T
 
     fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<bool> {
         self.sock.set_write_timeout(timeout)
+    }
+
+    fn write_output(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        write_output(&mut self.conn, &mut self.sock, bufs)
+    }
+
+    fn held_output(&self) -> usize {
+        held_output(&self.conn)
+    }
+
+    fn write_held(&mut self) -> io::Result<usize> {
+        write_held(&mut self.conn, &mut self.sock)
+    }
+}
+
+/// Whether `e` is a write timeout (or a non-blocking stream's refusal).
+#[cfg(feature = "rustls")]
+fn blocked(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+/// Whether rustls holds TLS records not yet on the socket (rustls tells whether, not how many
+/// bytes: 1 stands for "some").
+#[cfg(feature = "rustls")]
+fn held_output<D: rustls::SideData>(conn: &rustls::ConnectionCommon<D>) -> usize {
+    usize::from(conn.wants_write())
+}
+
+/// Writes the records rustls holds to `sock` until none are left or a write fails; returns the
+/// bytes written. A write that times out after some went out ends the call with those (the
+/// progress); one that times out with nothing written fails.
+#[cfg(feature = "rustls")]
+fn write_held<D: rustls::SideData, T: Write>(
+    conn: &mut rustls::ConnectionCommon<D>,
+    sock: &mut T,
+) -> io::Result<usize> {
+    let mut written = 0;
+    while conn.wants_write() {
+        match conn.write_tls(sock) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => written += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if written > 0 && blocked(&e) => break,
+            Err(e) => return Err(e),
+        }
+    }
+    sock.flush()?;
+    Ok(written)
+}
+
+/// The driver's writes over rustls. `rustls::Stream::write` takes the plaintext into rustls'
+/// buffer, then ignores the error of its attempt to write the records out, and its
+/// `complete_io` turns a blocked write into a read of the socket. Here the records rustls holds
+/// are written first and plaintext is taken only once they have moved, so rustls holds at most
+/// its buffer limit (64 KiB by default) of records not on the socket, and a peer that takes
+/// nothing within the write timeout fails the call with the timeout.
+#[cfg(feature = "rustls")]
+fn write_output<D: rustls::SideData, T: Write>(
+    conn: &mut rustls::ConnectionCommon<D>,
+    sock: &mut T,
+    bufs: &[IoSlice<'_>],
+) -> io::Result<usize> {
+    if conn.wants_write() {
+        write_held(conn, sock)?;
+    }
+    match conn.writer().write_vectored(bufs)? {
+        // The records' buffer is still full: a partial write freed nothing.
+        0 => Err(io::ErrorKind::WriteZero.into()),
+        taken => Ok(taken),
     }
 }
