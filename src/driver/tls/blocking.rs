@@ -236,41 +236,17 @@ pub(crate) fn accept<T: Transport>(
     Ok(rustls::StreamOwned::new(conn, stream))
 }
 
-/// A rustls client stream over a [`Transport`]: read and write timeouts go to the stream inside, and
-/// [`shutdown_write`](Transport::shutdown_write) sends TLS `close_notify`.
+/// A rustls stream (client or server) over a [`Transport`]: read and write timeouts go to the
+/// stream inside, [`shutdown_write`](Transport::shutdown_write) sends TLS `close_notify`, and the
+/// driver's writes put held TLS records on the socket before taking plaintext, so a stuck peer
+/// surfaces as the write timeout.
 #[cfg(feature = "rustls")]
-impl<T: Transport> Transport for rustls::StreamOwned<rustls::ClientConnection, T> {
-    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<bool> {
-        self.sock.set_read_timeout(timeout)
-    }
-
-    fn shutdown_write(&mut self) -> io::Result<()> {
-        self.conn.send_close_notify();
-        self.flush()?;
-        self.sock.shutdown_write()
-    }
-
-    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<bool> {
-        self.sock.set_write_timeout(timeout)
-    }
-
-    fn write_output(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        write_output(&mut self.conn, &mut self.sock, bufs)
-    }
-
-    fn held_output(&self) -> usize {
-        held_output(&self.conn)
-    }
-
-    fn write_held(&mut self) -> io::Result<usize> {
-        write_held(&mut self.conn, &mut self.sock)
-    }
-}
-
-/// A rustls server stream over a [`Transport`]: read and write timeouts go to the stream inside, and
-/// [`shutdown_write`](Transport::shutdown_write) sends TLS `close_notify`.
-#[cfg(feature = "rustls")]
-impl<T: Transport> Transport for rustls::StreamOwned<rustls::ServerConnection, T> {
+impl<C, D, T> Transport for rustls::StreamOwned<C, T>
+where
+    C: core::ops::DerefMut<Target = rustls::ConnectionCommon<D>>,
+    D: rustls::SideData,
+    T: Transport,
+{
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<bool> {
         self.sock.set_read_timeout(timeout)
     }
