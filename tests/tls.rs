@@ -634,39 +634,50 @@ fn blocking_close_timeout_fires_over_tls() {
     });
 }
 
+/// A TLS server that reads nothing until `go` fires, then counts whole 4 MiB messages of
+/// `pattern(seed, ..)` (each checked byte for byte) until the close.
+fn spawn_stalled_counting_server(
+    go: std::sync::mpsc::Receiver<()>,
+    seed: u32,
+) -> (u16, JoinHandle<usize>) {
+    spawn_blocking_server(move |mut ws| {
+        let _ = go.recv();
+        let mut whole = 0usize;
+        loop {
+            match ws.read() {
+                Ok(Message::Binary(data)) => {
+                    assert!(data == pattern(seed, 4 << 20), "a message arrived damaged");
+                    whole += 1;
+                }
+                Ok(_) => {}
+                Err(Error::Closed) => break whole,
+                Err(e) => panic!("{e:?}"),
+            }
+        }
+    })
+}
+
+/// Client options trusting the test CA, without permessage-deflate: the stalled-peer tests send
+/// incompressible data so that the socket buffers really fill (compressed, 4 MiB of one byte
+/// would be a few KiB and no write would ever block).
+fn trusting_without_deflate() -> Options {
+    #[cfg(feature = "deflate")]
+    return trusting().deflate(None);
+    #[cfg(not(feature = "deflate"))]
+    return trusting();
+}
+
 // A blocking send over rustls to a peer that stops reading fails with the write timeout, and
 // nothing accepted is lost: once the peer reads again, every message that was sent (and the one
-// whose send failed, still queued) arrives whole. (rustls' own `Stream::write` took plaintext
-// into its buffer and dropped the error of writing it out, so sends returned Ok while the
-// records never left: each 4 MiB send returned Ok after about one write timeout.)
+// whose send failed, still queued) arrives whole. (rustls' own `Stream::write` turns a blocked
+// write into a read of the socket with no timeout: the send used to hang.)
 #[test]
 fn blocking_write_timeout_bounds_a_send_over_tls() {
     within_limit(|| {
         let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
-        // A server that reads nothing until told, then counts whole messages until the close.
-        let (port, server) = spawn_blocking_server(move |mut ws| {
-            let _ = done_rx.recv();
-            let mut whole = 0usize;
-            loop {
-                match ws.read() {
-                    Ok(Message::Binary(data)) => {
-                        assert!(data == pattern(7, 4 << 20), "a message arrived damaged");
-                        whole += 1;
-                    }
-                    Ok(_) => {}
-                    Err(Error::Closed) => break whole,
-                    Err(e) => panic!("{e:?}"),
-                }
-            }
-        });
+        let (port, server) = spawn_stalled_counting_server(done_rx, 7);
         let url = format!("wss://127.0.0.1:{port}/");
-        // Without permessage-deflate, and incompressible data: 4 MiB of one byte deflates to a
-        // few KiB, so the sends never filled the socket buffers (that was last session's
-        // "lost data": 64 sends took ~0.5 s each compressing in a debug build, never timing out).
-        #[cfg(feature = "deflate")]
-        let options = trusting().deflate(None);
-        #[cfg(not(feature = "deflate"))]
-        let options = trusting();
+        let options = trusting_without_deflate();
         let (mut ws, _) = WebSocket::connect_with_options(&url, &options).unwrap();
         ws.set_write_timeout(Some(Duration::from_millis(300)));
         let started = Instant::now();
@@ -710,26 +721,9 @@ fn blocking_write_timeout_bounds_a_send_over_tls() {
 fn tokio_send_over_tls_waits_for_a_stuck_peer() {
     within_limit(|| {
         let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
-        let (port, server) = spawn_blocking_server(move |mut ws| {
-            let _ = done_rx.recv();
-            let mut whole = 0usize;
-            loop {
-                match ws.read() {
-                    Ok(Message::Binary(data)) => {
-                        assert!(data == pattern(8, 4 << 20), "a message arrived damaged");
-                        whole += 1;
-                    }
-                    Ok(_) => {}
-                    Err(Error::Closed) => break whole,
-                    Err(e) => panic!("{e:?}"),
-                }
-            }
-        });
+        let (port, server) = spawn_stalled_counting_server(done_rx, 8);
         let url = format!("wss://127.0.0.1:{port}/");
-        #[cfg(feature = "deflate")]
-        let options = trusting().deflate(None);
-        #[cfg(not(feature = "deflate"))]
-        let options = trusting();
+        let options = trusting_without_deflate();
         let sent = runtime().block_on(async {
             let (mut ws, _) = WebSocketStream::connect_with_options(&url, &options)
                 .await

@@ -392,6 +392,22 @@ fn the_blocking_driver_runs_in_a_span_with_role_and_peer() {
 }
 
 #[cfg(feature = "tokio")]
+/// Client side of an echo exchange over the tokio driver: sends `text`, expects a text echo,
+/// closes with 1000 and reads until the end.
+async fn echo_then_close<S>(mut ws: wsproto::driver::tokio::WebSocketStream<S>, text: &str)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use futures_util::StreamExt;
+    ws.send(wsproto::Message::text(text)).await.unwrap();
+    assert!(matches!(
+        ws.next().await,
+        Some(Ok(wsproto::Message::Text(_)))
+    ));
+    ws.close(CloseCode::NORMAL, "").await.unwrap();
+    while let Some(Ok(_)) = ws.next().await {}
+}
+
 #[test]
 fn the_tokio_driver_runs_each_connection_in_its_span() {
     use futures_util::StreamExt;
@@ -415,14 +431,8 @@ fn the_tokio_driver_runs_each_connection_in_its_span() {
                 }
             });
             let url = format!("ws://127.0.0.1:{port}/");
-            let (mut ws, _) = WebSocketStream::connect(url.as_str()).await.unwrap();
-            ws.send(wsproto::Message::text("echo")).await.unwrap();
-            assert!(matches!(
-                ws.next().await,
-                Some(Ok(wsproto::Message::Text(_)))
-            ));
-            ws.close(CloseCode::NORMAL, "").await.unwrap();
-            while let Some(Ok(_)) = ws.next().await {}
+            let (ws, _) = WebSocketStream::connect(url.as_str()).await.unwrap();
+            echo_then_close(ws, "echo").await;
             server.await.unwrap();
         })
     });
@@ -471,7 +481,6 @@ fn the_tokio_driver_runs_each_connection_in_its_span() {
 fn the_axum_upgrade_path_traces_handshake_outcomes() {
     use axum::Router;
     use axum::routing::any;
-    use futures_util::StreamExt;
     use hyper_util::rt::{TokioExecutor, TokioIo};
     use hyper_util::server::conn::auto;
     use hyper_util::service::TowerToHyperService;
@@ -524,28 +533,15 @@ fn the_axum_upgrade_path_traces_handshake_outcomes() {
             };
             // HTTP/1.1.
             let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-            let (mut ws, _) = WebSocketStream::client(tcp, request()).await.unwrap();
-            ws.send(wsproto::Message::text("over h1")).await.unwrap();
-            assert!(matches!(
-                ws.next().await,
-                Some(Ok(wsproto::Message::Text(_)))
-            ));
-            ws.close(CloseCode::NORMAL, "").await.unwrap();
-            while let Some(Ok(_)) = ws.next().await {}
+            let (ws, _) = WebSocketStream::client(tcp, request()).await.unwrap();
+            echo_then_close(ws, "over h1").await;
             // HTTP/2 extended CONNECT.
             let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
             let options = wsproto::driver::Options::default();
-            let (mut ws, _) =
-                wsproto::driver::h2::client_with_options(tcp, request(), false, &options)
-                    .await
-                    .unwrap();
-            ws.send(wsproto::Message::text("over h2")).await.unwrap();
-            assert!(matches!(
-                ws.next().await,
-                Some(Ok(wsproto::Message::Text(_)))
-            ));
-            ws.close(CloseCode::NORMAL, "").await.unwrap();
-            while let Some(Ok(_)) = ws.next().await {}
+            let (ws, _) = wsproto::driver::h2::client_with_options(tcp, request(), false, &options)
+                .await
+                .unwrap();
+            echo_then_close(ws, "over h2").await;
             // A plain GET: not an upgrade.
             let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
             tcp.write_all(b"GET /echo HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")

@@ -109,14 +109,14 @@ pub trait Transport: Read + Write {
         self.write_vectored(bufs)
     }
 
-    /// Bytes the stream has taken but not yet written to the stream beneath it (a TLS stream's
-    /// records): the driver's flush writes them with [`write_held`](Self::write_held) within
-    /// the write timeout. The default is 0.
-    fn held_output(&self) -> usize {
-        0
+    /// Whether the stream holds output it has taken but not yet written to the stream beneath
+    /// it (a TLS stream's records): the driver's flush writes it with
+    /// [`write_held`](Self::write_held) within the write timeout. The default is `false`.
+    fn holds_output(&self) -> bool {
+        false
     }
 
-    /// Writes some of the [held output](Self::held_output): returns how many bytes went out,
+    /// Writes some of the [held output](Self::holds_output): returns how many bytes went out,
     /// or the write's error. The default writes nothing.
     fn write_held(&mut self) -> io::Result<usize> {
         Ok(0)
@@ -161,8 +161,8 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
         (**self).write_output(bufs)
     }
 
-    fn held_output(&self) -> usize {
-        (**self).held_output()
+    fn holds_output(&self) -> bool {
+        (**self).holds_output()
     }
 
     fn write_held(&mut self) -> io::Result<usize> {
@@ -187,8 +187,8 @@ impl<T: Transport + ?Sized> Transport for &mut T {
         (**self).write_output(bufs)
     }
 
-    fn held_output(&self) -> usize {
-        (**self).held_output()
+    fn holds_output(&self) -> bool {
+        (**self).holds_output()
     }
 
     fn write_held(&mut self) -> io::Result<usize> {
@@ -538,7 +538,7 @@ impl<S: Transport> WebSocket<S> {
     pub fn flush(&mut self) -> Result<(), Error> {
         crate::trace::enter_span!(self.span);
         let mut stalled_since = Instant::now();
-        while self.conn.buffered_output() > 0 || self.stream.held_output() > 0 {
+        while self.conn.buffered_output() > 0 || self.stream.holds_output() {
             let now = self.now();
             // Keepalive is left to `read`: no pong can be read while writing.
             let timers = self.conn.state() != crate::State::Open;

@@ -130,11 +130,11 @@ impl Transport for MaybeTlsStream {
         }
     }
 
-    fn held_output(&self) -> usize {
+    fn holds_output(&self) -> bool {
         match self {
-            MaybeTlsStream::Plain(_) => 0,
+            MaybeTlsStream::Plain(_) => false,
             #[cfg(feature = "rustls")]
-            MaybeTlsStream::Tls(tls) => Transport::held_output(&**tls),
+            MaybeTlsStream::Tls(tls) => Transport::holds_output(&**tls),
         }
     }
 
@@ -265,8 +265,9 @@ where
         write_output(&mut self.conn, &mut self.sock, bufs)
     }
 
-    fn held_output(&self) -> usize {
-        held_output(&self.conn)
+    fn holds_output(&self) -> bool {
+        // TLS records rustls has made but not yet written to the socket.
+        self.conn.wants_write()
     }
 
     fn write_held(&mut self) -> io::Result<usize> {
@@ -281,13 +282,6 @@ fn blocked(e: &io::Error) -> bool {
         e.kind(),
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
     )
-}
-
-/// Whether rustls holds TLS records not yet on the socket (rustls tells whether, not how many
-/// bytes: 1 stands for "some").
-#[cfg(feature = "rustls")]
-fn held_output<D: rustls::SideData>(conn: &rustls::ConnectionCommon<D>) -> usize {
-    usize::from(conn.wants_write())
 }
 
 /// Writes the records rustls holds to `sock` until none are left or a write fails; returns the
