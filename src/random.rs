@@ -55,6 +55,16 @@ impl core::fmt::Debug for OsRandom {
 #[cfg(feature = "std")]
 impl RandomSource for OsRandom {
     fn fill(&mut self, mut dest: &mut [u8]) {
+        // A mask key, the common request: fixed-size copies instead of the general loop.
+        if let Ok(key) = <&mut [u8; 4]>::try_from(&mut *dest)
+            && let Some(src) = self.block.get_mut(self.used..self.used + 4)
+        {
+            key.copy_from_slice(src);
+            // Never hand out the same bytes twice.
+            src.copy_from_slice(&[0; 4]);
+            self.used += 4;
+            return;
+        }
         while !dest.is_empty() {
             if self.used == self.block.len() {
                 // Without entropy no key can be safe; there is nothing sensible to fall back to.

@@ -9,12 +9,18 @@ use alloc::collections::VecDeque;
 
 use bytes::{Buf, Bytes, BytesMut};
 
+use crate::frame::MAX_HEADER_LEN;
+
 #[derive(Debug, Default)]
 pub(crate) struct OutputQueue {
     /// Sealed chunks, oldest first; all come before `tail`.
     chunks: VecDeque<Bytes>,
-    /// The chunk still being appended to.
+    /// The chunk still being appended to. Its first `tail_written` bytes were already written:
+    /// the buffer is consumed by moving this position, not by advancing the `BytesMut` (which
+    /// would make every later append reclaim the space in front), and reset to 0 when drained.
+    /// Invariant: `tail_written < tail.len()`, or both are 0.
     tail: BytesMut,
+    tail_written: usize,
     /// Total bytes waiting.
     len: usize,
     /// Bytes ever removed from the front (written, taken, or dropped): with `len`, the position
@@ -34,6 +40,11 @@ pub(crate) struct OutputQueue {
 /// O(1) memory under a ping flood.
 pub(crate) const AUTO_PONG_BUDGET: usize = 1024;
 
+/// Written bytes at the front of the tail are dropped (and the rest moved to its start by the
+/// next append that needs room) once they reach this much and half of the tail, so a writer
+/// that never quite drains the output does not make the buffer grow.
+const COMPACT_WRITTEN: usize = 16 * 1024;
+
 impl OutputQueue {
     pub fn len(&self) -> usize {
         self.len
@@ -44,6 +55,7 @@ impl OutputQueue {
     }
 
     /// The buffer to append small writes to; call [`OutputQueue::appended`] with how many bytes.
+    /// Its first bytes may already be written: append only.
     pub fn tail(&mut self) -> &mut BytesMut {
         &mut self.tail
     }
@@ -53,9 +65,50 @@ impl OutputQueue {
         self.len += n;
     }
 
+    #[inline]
     pub fn push_slice(&mut self, bytes: &[u8]) {
         self.tail.extend_from_slice(bytes);
         self.len += bytes.len();
+    }
+
+    /// Appends the first `header_len` bytes of an encoded frame header and the payload, with
+    /// one check for room. The whole header array is copied (a fixed-size copy, no call) and the
+    /// unused end cut off.
+    #[inline]
+    pub fn push_frame(&mut self, header: &[u8; MAX_HEADER_LEN], header_len: usize, payload: &[u8]) {
+        self.push_header(header, header_len, payload.len());
+        self.tail.extend_from_slice(payload);
+        self.len += payload.len();
+    }
+
+    /// Appends the first `header_len` bytes of an encoded frame header, making room for
+    /// `payload_len` more bytes after it (appended by the caller to [`OutputQueue::tail`]).
+    #[inline]
+    pub fn push_header(
+        &mut self,
+        header: &[u8; MAX_HEADER_LEN],
+        header_len: usize,
+        payload_len: usize,
+    ) {
+        let start = self.tail.len();
+        self.tail.reserve(MAX_HEADER_LEN + payload_len);
+        self.tail.extend_from_slice(header);
+        self.tail.truncate(start + header_len);
+        self.len += header_len;
+    }
+
+    /// The bytes of the tail not yet written.
+    #[inline]
+    fn tail_unwritten(&self) -> &[u8] {
+        &self.tail[self.tail_written..]
+    }
+
+    /// Seals the tail's unwritten bytes as an owned chunk (empty when nothing waits there).
+    fn split_tail(&mut self) -> Bytes {
+        let mut sealed = self.tail.split().freeze();
+        sealed.advance(self.tail_written);
+        self.tail_written = 0;
+        sealed
     }
 
     /// The stream position just past everything queued so far.
@@ -80,12 +133,17 @@ impl OutputQueue {
         let last = self.last_pong_len;
         // Only the part of the run not yet written counts (the tail is consumed from its front;
         // a tail taken by `pop` or `clear` is empty).
-        let run = self.pong_run_len.min(self.tail.len());
+        let unwritten = self.tail.len() - self.tail_written;
+        let run = self.pong_run_len.min(unwritten);
         if run + next <= AUTO_PONG_BUDGET {
             return run;
         }
-        if last > 0 && self.tail.len() >= last && run >= last {
+        if last > 0 && unwritten >= last && run >= last {
             self.tail.truncate(self.tail.len() - last);
+            if self.tail.len() == self.tail_written {
+                self.tail.clear();
+                self.tail_written = 0;
+            }
             self.len -= last;
             return run - last;
         }
@@ -105,8 +163,9 @@ impl OutputQueue {
         if bytes.is_empty() {
             return;
         }
-        if !self.tail.is_empty() {
-            self.chunks.push_back(self.tail.split().freeze());
+        if self.tail.len() > self.tail_written {
+            let sealed = self.split_tail();
+            self.chunks.push_back(sealed);
         }
         self.len += bytes.len();
         self.chunks.push_back(bytes);
@@ -116,7 +175,7 @@ impl OutputQueue {
     pub fn first(&self) -> &[u8] {
         match self.chunks.front() {
             Some(chunk) => chunk,
-            None => &self.tail,
+            None => self.tail_unwritten(),
         }
     }
 
@@ -126,7 +185,7 @@ impl OutputQueue {
             .chunks
             .iter()
             .map(|c| &c[..])
-            .chain(core::iter::once(&self.tail[..]));
+            .chain(core::iter::once(self.tail_unwritten()));
         let mut n = 0;
         for (slot, run) in dst.iter_mut().zip(runs.filter(|r| !r.is_empty())) {
             *slot = run;
@@ -140,6 +199,11 @@ impl OutputQueue {
         n = n.min(self.len);
         self.len -= n;
         self.consumed += n as u64;
+        if self.chunks.is_empty() {
+            // Only the tail waits (small messages): no chunk to walk.
+            self.consume_tail(n);
+            return;
+        }
         while n > 0 {
             match self.chunks.front_mut() {
                 Some(chunk) if chunk.len() <= n => {
@@ -151,14 +215,24 @@ impl OutputQueue {
                     n = 0;
                 }
                 None => {
-                    self.tail.advance(n);
-                    n = 0;
+                    self.consume_tail(n);
+                    return;
                 }
             }
         }
-        if self.tail.is_empty() {
-            // Reuse the tail's allocation from its start.
+    }
+
+    /// Drops the first `n` unwritten bytes of the tail.
+    #[inline]
+    fn consume_tail(&mut self, n: usize) {
+        self.tail_written += n;
+        if self.tail_written == self.tail.len() {
+            // Drained: reuse the tail's allocation from its start.
             self.tail.clear();
+            self.tail_written = 0;
+        } else if self.tail_written >= COMPACT_WRITTEN && self.tail_written * 2 >= self.tail.len() {
+            self.tail.advance(self.tail_written);
+            self.tail_written = 0;
         }
     }
 
@@ -166,7 +240,7 @@ impl OutputQueue {
     pub fn pop(&mut self) -> Option<Bytes> {
         let chunk = match self.chunks.pop_front() {
             Some(chunk) => chunk,
-            None if !self.tail.is_empty() => self.tail.split().freeze(),
+            None if self.tail.len() > self.tail_written => self.split_tail(),
             None => return None,
         };
         self.len -= chunk.len();
@@ -179,6 +253,7 @@ impl OutputQueue {
         if self.len == 0 {
             self.chunks = VecDeque::new();
             self.tail = BytesMut::new();
+            self.tail_written = 0;
         }
     }
 
@@ -186,6 +261,7 @@ impl OutputQueue {
     pub fn clear(&mut self) {
         self.chunks = VecDeque::new();
         self.tail = BytesMut::new();
+        self.tail_written = 0;
         self.consumed += self.len as u64;
         self.len = 0;
     }
@@ -213,6 +289,37 @@ mod tests {
         assert!(q.is_empty());
         assert_eq!(q.pop(), None);
         assert_eq!(q.start_position(), 8);
+    }
+
+    #[test]
+    fn a_writer_that_never_drains_does_not_grow_the_tail() {
+        let mut q = OutputQueue::default();
+        let msg = [7u8; 100];
+        q.push_slice(&msg);
+        for _ in 0..10_000 {
+            // Write all but a few bytes, then queue more: the output is never empty.
+            q.consume(q.len() - 3);
+            q.push_slice(&msg);
+        }
+        assert_eq!(q.len(), 103);
+        assert!(
+            q.tail.capacity() <= 4 * COMPACT_WRITTEN,
+            "{}",
+            q.tail.capacity()
+        );
+        assert_eq!(q.first().len(), 103);
+        // Sealing the tail keeps only what was not written.
+        q.push_shared(Bytes::from_static(b"shared"));
+        let mut runs = [&[][..]; 4];
+        let n = q.chunks(&mut runs);
+        assert_eq!((n, runs[0].len(), runs[1]), (2, 103, &b"shared"[..]));
+        q.consume(103);
+        assert_eq!(q.pop().as_deref(), Some(&b"shared"[..]));
+        q.push_slice(b"abc");
+        q.consume(1);
+        assert_eq!(q.pop().as_deref(), Some(&b"bc"[..]));
+        assert!(q.is_empty());
+        assert_eq!(q.first(), b"");
     }
 
     /// Queues an automatic pong the way the connection does.

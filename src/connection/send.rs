@@ -61,12 +61,38 @@ impl Connection {
 
     /// Queues a text message.
     pub fn send_text(&mut self, text: &str) -> Result<(), SendError> {
+        if self.sends_in_one_plain_frame(text.len()) {
+            self.write_frame_copied(OpCode::Text, true, 0, text.as_bytes());
+            return Ok(());
+        }
         self.send_data(MessageKind::Text, Payload::Borrowed(text.as_bytes()))
     }
 
     /// Queues a binary message (copied; use [`send`](Self::send) with `Bytes` to avoid the copy).
     pub fn send_binary(&mut self, data: &[u8]) -> Result<(), SendError> {
+        if self.sends_in_one_plain_frame(data.len()) {
+            self.write_frame_copied(OpCode::Binary, true, 0, data);
+            return Ok(());
+        }
         self.send_data(MessageKind::Binary, Payload::Borrowed(data))
+    }
+
+    /// The common case of a whole message, checked at once: the connection is open, no
+    /// streamed message is in progress, nothing will be compressed and the payload fits in one
+    /// frame. The message is then one uncompressed frame, as [`send_data`](Self::send_data)
+    /// would write it.
+    #[inline]
+    fn sends_in_one_plain_frame(&self, len: usize) -> bool {
+        #[cfg(feature = "deflate")]
+        if self.deflate.is_some() {
+            return false;
+        }
+        self.closing.is_open()
+            && self.streaming_send.is_none()
+            && self
+                .config
+                .max_send_frame_size
+                .is_none_or(|max| len <= max.max(1))
     }
 
     /// Queues the next part of a streamed text message; `fin` ends the message. The first call
@@ -256,7 +282,30 @@ impl Connection {
     }
 
     fn write_frame(&mut self, opcode: OpCode, fin: bool, rsv: u8, payload: Payload<'_>) {
-        let data = payload.as_slice();
+        match payload {
+            Payload::Shared(bytes)
+                if self.role == Role::Server && bytes.len() >= self.config.zero_copy_threshold =>
+            {
+                let header = FrameHeader {
+                    fin,
+                    rsv,
+                    opcode,
+                    mask: None,
+                    payload_len: bytes.len() as u64,
+                };
+                let mut encoded = [0u8; MAX_HEADER_LEN];
+                let header_len = header.encode(&mut encoded);
+                crate::trace::ws_trace!(opcode = ?opcode, fin, rsv, len = bytes.len(), masked = false, "frame sent");
+                self.out.push_slice(&encoded[..header_len]);
+                self.out.push_shared(bytes);
+            }
+            payload => self.write_frame_copied(opcode, fin, rsv, payload.as_slice()),
+        }
+    }
+
+    /// Writes a frame whose payload is copied (masked, for a client) into the output.
+    #[inline]
+    fn write_frame_copied(&mut self, opcode: OpCode, fin: bool, rsv: u8, data: &[u8]) {
         let mask = match self.role {
             Role::Client => {
                 let mut key = [0u8; 4];
@@ -275,17 +324,13 @@ impl Connection {
         let mut encoded = [0u8; MAX_HEADER_LEN];
         let header_len = header.encode(&mut encoded);
         crate::trace::ws_trace!(opcode = ?opcode, fin, rsv, len = data.len(), masked = mask.is_some(), "frame sent");
-        self.out.push_slice(&encoded[..header_len]);
-        match (mask, payload) {
-            (Some(key), payload) => {
-                let data = payload.as_slice();
+        match mask {
+            Some(key) => {
+                self.out.push_header(&encoded, header_len, data.len());
                 extend_masked(self.out.tail(), data, key, 0);
                 self.out.appended(data.len());
             }
-            (None, Payload::Shared(bytes)) if bytes.len() >= self.config.zero_copy_threshold => {
-                self.out.push_shared(bytes);
-            }
-            (None, payload) => self.out.push_slice(payload.as_slice()),
+            None => self.out.push_frame(&encoded, header_len, data),
         }
     }
 }

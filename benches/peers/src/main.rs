@@ -1182,17 +1182,35 @@ fn main() {
     let want = |s: &str| section_name == "all" || section_name == s;
 
     if let Ok(column) = std::env::var("PEERS_PROFILE") {
+        // One library on the matching workloads of the chosen section (decode unless named),
+        // with nothing else running: for perf, callgrind or `perf stat` instruction counts.
         let passes = env_usize("PEERS_PASSES", 3);
-        let i = DECODE_COLUMNS
+        let rows: Vec<Row> = if section_name == "encode" {
+            ENCODE_WORKLOADS
+                .iter()
+                .filter(|w| w.name().contains(&filter))
+                .map(encode_row)
+                .collect()
+        } else {
+            Vec::leak(workloads::matching(&filter))
+                .iter()
+                .map(decode_row)
+                .collect()
+        };
+        let columns: &[&str] = if section_name == "encode" {
+            &ENCODE_COLUMNS
+        } else {
+            &DECODE_COLUMNS
+        };
+        let i = columns
             .iter()
             .position(|c| *c == column)
-            .unwrap_or_else(|| panic!("PEERS_PROFILE must be one of {DECODE_COLUMNS:?}"));
-        for w in Vec::leak(workloads::matching(&filter)).iter() {
-            let mut row = decode_row(w);
+            .unwrap_or_else(|| panic!("PEERS_PROFILE must be one of {columns:?}"));
+        for mut row in rows {
             let c = &mut row.contenders[i];
             assert_eq!(c.run(1), row.check);
             assert_eq!(c.run(passes), passes * row.check);
-            println!("{column}: {} x {passes} passes done", w.name);
+            println!("{column}: {} x {passes} passes done", row.name);
         }
         return;
     }
