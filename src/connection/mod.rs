@@ -295,11 +295,10 @@ impl Connection {
     /// Like [`output_chunks`](Self::output_chunks), as `IoSlice`s for `write_vectored`.
     #[cfg(feature = "std")]
     pub fn output_io_slices<'a>(&'a self, dst: &mut [std::io::IoSlice<'a>]) -> usize {
-        let mut runs: [&[u8]; 64] = [&[]; 64];
-        let max = dst.len().min(runs.len());
-        let n = self.out.chunks(&mut runs[..max]);
-        for (slot, run) in dst.iter_mut().zip(&runs[..n]) {
+        let mut n = 0;
+        for (slot, run) in dst.iter_mut().zip(self.out.runs()) {
             *slot = std::io::IoSlice::new(run);
+            n += 1;
         }
         n
     }

@@ -179,15 +179,20 @@ impl OutputQueue {
         }
     }
 
-    /// Fills `dst` with the waiting runs in order; returns how many were filled.
-    pub fn chunks<'a>(&'a self, dst: &mut [&'a [u8]]) -> usize {
-        let runs = self
-            .chunks
+    /// The waiting runs in order, none empty.
+    #[inline]
+    pub fn runs(&self) -> impl Iterator<Item = &[u8]> {
+        self.chunks
             .iter()
             .map(|c| &c[..])
-            .chain(core::iter::once(self.tail_unwritten()));
+            .chain(core::iter::once(self.tail_unwritten()))
+            .filter(|r| !r.is_empty())
+    }
+
+    /// Fills `dst` with the waiting runs in order; returns how many were filled.
+    pub fn chunks<'a>(&'a self, dst: &mut [&'a [u8]]) -> usize {
         let mut n = 0;
-        for (slot, run) in dst.iter_mut().zip(runs.filter(|r| !r.is_empty())) {
+        for (slot, run) in dst.iter_mut().zip(self.runs()) {
             *slot = run;
             n += 1;
         }
