@@ -282,6 +282,7 @@ impl Connection {
 
     /// The oldest contiguous run of bytes waiting to be written (empty when nothing waits).
     /// After writing some of it, call [`consume_output`](Self::consume_output).
+    #[inline]
     pub fn output(&self) -> &[u8] {
         self.out.first()
     }
@@ -304,6 +305,7 @@ impl Connection {
     }
 
     /// Drops the first `n` bytes of output: they were written to the transport.
+    #[inline]
     pub fn consume_output(&mut self, n: usize) {
         self.out.consume(n);
     }

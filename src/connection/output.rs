@@ -71,6 +71,16 @@ impl OutputQueue {
         self.len += bytes.len();
     }
 
+    /// Appends a two-byte frame header and its payload (at most 125 bytes), with one check for
+    /// room.
+    #[inline]
+    pub fn push_short_frame(&mut self, header: [u8; 2], payload: &[u8]) {
+        self.tail.reserve(2 + payload.len());
+        self.tail.extend_from_slice(&header);
+        self.tail.extend_from_slice(payload);
+        self.len += 2 + payload.len();
+    }
+
     /// Appends the first `header_len` bytes of an encoded frame header and the payload, with
     /// one check for room. The whole header array is copied (a fixed-size copy, no call) and the
     /// unused end cut off.
@@ -200,6 +210,7 @@ impl OutputQueue {
     }
 
     /// Drops the first `n` waiting bytes (they were written).
+    #[inline]
     pub fn consume(&mut self, mut n: usize) {
         n = n.min(self.len);
         self.len -= n;

@@ -306,6 +306,13 @@ impl Connection {
     /// Writes a frame whose payload is copied (masked, for a client) into the output.
     #[inline]
     fn write_frame_copied(&mut self, opcode: OpCode, fin: bool, rsv: u8, data: &[u8]) {
+        if self.role == Role::Server && data.len() <= 125 {
+            // A short unmasked frame: the two header bytes need no general encoder (§5.2).
+            crate::trace::ws_trace!(opcode = ?opcode, fin, rsv, len = data.len(), masked = false, "frame sent");
+            let b0 = (u8::from(fin) << 7) | ((rsv & 0b111) << 4) | opcode.as_u8();
+            self.out.push_short_frame([b0, data.len() as u8], data);
+            return;
+        }
         let mask = match self.role {
             Role::Client => {
                 let mut key = [0u8; 4];
