@@ -53,3 +53,55 @@ fn shrinking_between_every_byte_keeps_every_message() {
     server.shrink_buffers();
     assert_eq!(server.buffered_output(), 3);
 }
+
+/// Payload bytes that arrive through `receive` while their frame is in progress are unmasked as
+/// they are copied in; they must still be validated and delivered exactly as when they arrive
+/// with the header.
+#[test]
+fn payload_unmasked_on_arrival_is_still_validated() {
+    /// Feeds `wire` in the given pieces, polling after each; returns the events and the first
+    /// error.
+    fn feed(stream: bool, wire: &[u8], cuts: &[usize]) -> (Vec<Event>, Option<wsproto::Error>) {
+        let config = Config::default().stream_messages(stream);
+        let mut server = Connection::new(Role::Server, config);
+        let mut events = Vec::new();
+        let mut start = 0;
+        for &end in cuts.iter().chain([&wire.len()]) {
+            server.receive(&wire[start..end]);
+            start = end;
+            loop {
+                match server.poll_event() {
+                    Ok(Some(event)) => events.push(event),
+                    Ok(None) => break,
+                    Err(error) => return (events, Some(error)),
+                }
+            }
+        }
+        (events, None)
+    }
+    let mut payload = "a".repeat(100).into_bytes();
+    payload[60] = 0xff;
+    let invalid = frame(true, 1, &payload);
+    let text = "h\u{e9}llo w\u{f6}rld ".repeat(30);
+    let valid = frame(true, 1, text.as_bytes());
+    for stream in [false, true] {
+        for first in [2, 6, 7, 30, 61, 66] {
+            let cuts = [first, first + 1, first + 2, first + 40];
+            let (_, error) = feed(stream, &invalid, &cuts);
+            let error = error.expect("invalid UTF-8 must fail the connection");
+            assert_eq!(error.close_code().0, 1007, "{error}");
+
+            let (events, error) = feed(stream, &valid, &cuts);
+            assert!(error.is_none(), "{error:?}");
+            let mut received = Vec::new();
+            for event in events {
+                match event {
+                    Event::Text(t) => received.extend_from_slice(t.as_bytes()),
+                    Event::TextFragment { data, .. } => received.extend_from_slice(data.as_bytes()),
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+            assert_eq!(received, text.as_bytes());
+        }
+    }
+}

@@ -206,7 +206,13 @@ impl Connection {
     pub fn receive(&mut self, data: &[u8]) {
         if self.accepts_input() && !data.is_empty() {
             self.timers.on_receive(data.len());
-            self.reader.input.push(data);
+            let r = &mut self.reader;
+            // The payload of a frame in progress is unmasked as it is copied in.
+            let unmasked = match r.frame.as_mut() {
+                Some(frame) => frame.receive_unmasking(&mut r.input, data),
+                None => 0,
+            };
+            r.input.push(&data[unmasked..]);
         }
     }
 

@@ -7,7 +7,7 @@
 use bytes::{Buf, BytesMut};
 
 use crate::frame::FrameHeader;
-use crate::mask::apply_mask;
+use crate::mask::{apply_mask, extend_masked};
 use crate::message::MessageKind;
 use crate::utf8::Utf8Validator;
 
@@ -107,6 +107,10 @@ pub(super) struct FrameProgress {
     offset: u64,
     /// The first `done` bytes of the input are already unmasked.
     done: usize,
+    /// The first `returned` bytes of the input were already returned by `unmask_arrived` (they
+    /// were validated or otherwise seen); `returned <= done` (bytes unmasked as they were
+    /// copied in by `receive_unmasking` are returned by the next `unmask_arrived`).
+    returned: usize,
 }
 
 impl FrameProgress {
@@ -118,21 +122,54 @@ impl FrameProgress {
             remaining: header.payload_len,
             offset: 0,
             done: 0,
+            returned: 0,
         }
     }
 
-    /// Unmasks the payload bytes that arrived since the last call and returns them.
+    /// Unmasks the payload bytes that arrived since the last call and returns them (with
+    /// those unmasked as they arrived, by [`FrameProgress::receive_unmasking`]).
     #[inline]
     pub fn unmask_arrived<'a>(&mut self, input: &'a mut Input) -> &'a [u8] {
         let available = (input.filled as u64).min(self.remaining) as usize;
-        let fresh = &mut input.buf[self.done..available];
+        let masked = &mut input.buf[self.done..available];
         if let Some(key) = self.header.mask
-            && !fresh.is_empty()
+            && !masked.is_empty()
         {
-            apply_mask(fresh, key, (self.offset % 4) as usize + self.done);
+            apply_mask(masked, key, (self.offset % 4) as usize + self.done);
         }
         self.done = available;
+        let fresh = &input.buf[self.returned..available];
+        self.returned = available;
         fresh
+    }
+
+    /// Receives `data` while this frame's payload is arriving and every buffered byte is
+    /// already unmasked: the part of `data` that belongs to the payload is copied into the input
+    /// and unmasked in the same pass (instead of a copy and then a second pass to unmask in
+    /// place). Returns how many bytes of `data` it took; the caller buffers the rest as usual.
+    #[inline]
+    pub fn receive_unmasking(&mut self, input: &mut Input, data: &[u8]) -> usize {
+        let Some(key) = self.header.mask else {
+            return 0;
+        };
+        if self.done != input.filled {
+            return 0;
+        }
+        let n = (self.remaining - self.done as u64).min(data.len() as u64) as usize;
+        if n == 0 {
+            return 0;
+        }
+        // Zeroed space lent by `spare` beyond the received bytes is dropped first.
+        input.buf.truncate(input.filled);
+        extend_masked(
+            &mut input.buf,
+            &data[..n],
+            key,
+            (self.offset % 4) as usize + self.done,
+        );
+        input.filled += n;
+        self.done += n;
+        n
     }
 
     /// How many unmasked payload bytes wait at the front of the input.
@@ -162,8 +199,9 @@ impl FrameProgress {
     /// Records that `n` unmasked bytes left the front of the input.
     #[inline]
     fn consumed(&mut self, n: usize) {
-        debug_assert!(n <= self.done);
+        debug_assert!(n <= self.done && n <= self.returned);
         self.done -= n;
+        self.returned = self.returned.saturating_sub(n);
         self.remaining -= n as u64;
         self.offset += n as u64;
     }
