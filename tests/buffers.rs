@@ -84,14 +84,23 @@ fn payload_unmasked_on_arrival_is_still_validated() {
     let invalid = frame(true, 1, &payload);
     let text = "h\u{e9}llo w\u{f6}rld ".repeat(30);
     let valid = frame(true, 1, text.as_bytes());
-    for stream in [false, true] {
+    // The same, as a message in two frames (reassembled by copying out of the buffer).
+    let mut invalid_fragmented = frame(false, 1, &payload[..50]);
+    invalid_fragmented.extend(frame(true, 0, &payload[50..]));
+    let mut valid_fragmented = frame(false, 1, &text.as_bytes()[..101]);
+    valid_fragmented.extend(frame(true, 0, &text.as_bytes()[101..]));
+    let cases = [(&invalid, &valid), (&invalid_fragmented, &valid_fragmented)];
+    for (stream, (invalid, valid)) in [false, true]
+        .into_iter()
+        .flat_map(|s| cases.map(|c| (s, c)))
+    {
         for first in [2, 6, 7, 30, 61, 66] {
             let cuts = [first, first + 1, first + 2, first + 40];
-            let (_, error) = feed(stream, &invalid, &cuts);
+            let (_, error) = feed(stream, invalid, &cuts);
             let error = error.expect("invalid UTF-8 must fail the connection");
             assert_eq!(error.close_code().0, 1007, "{error}");
 
-            let (events, error) = feed(stream, &valid, &cuts);
+            let (events, error) = feed(stream, valid, &cuts);
             assert!(error.is_none(), "{error:?}");
             let mut received = Vec::new();
             for event in events {

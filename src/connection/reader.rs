@@ -220,6 +220,22 @@ impl FrameProgress {
         self.discard(input, n);
     }
 
+    /// Moves every payload byte that has arrived into `dst`, unmasking the masked ones in the
+    /// same copy (one pass: no unmasking in place first).
+    pub fn move_unmasking_into(&mut self, input: &mut Input, dst: &mut BytesMut) {
+        let available = (input.filled as u64).min(self.remaining) as usize;
+        dst.reserve(available);
+        dst.extend_from_slice(&input.buf[..self.done]);
+        let masked = &input.buf[self.done..available];
+        match self.header.mask {
+            Some(key) => extend_masked(dst, masked, key, (self.offset % 4) as usize + self.done),
+            None => dst.extend_from_slice(masked),
+        }
+        self.done = available;
+        self.returned = available;
+        self.discard(input, available);
+    }
+
     /// Drops the first `n` unmasked bytes from the input (they were used where they are).
     pub fn discard(&mut self, input: &mut Input, n: usize) {
         self.consumed(n);

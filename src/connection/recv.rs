@@ -218,6 +218,35 @@ impl Connection {
         let (Some(frame), Some(message)) = (r.frame.as_mut(), r.message.as_mut()) else {
             return Ok(Step::NeedMore);
         };
+        if !self.config.stream_messages && (!frame.header.fin || !message.data.is_empty()) {
+            // Part of a message of several frames: its bytes are copied into the message anyway,
+            // so move them now, unmasking as they are copied. The read buffer then never holds
+            // much of a partial frame, and making room in it for the next read moves (almost)
+            // nothing.
+            let start = message.data.len();
+            frame.move_unmasking_into(&mut r.input, &mut message.data);
+            if message.kind == MessageKind::Text && message.data.len() > start {
+                r.utf8
+                    .feed(&message.data[start..])
+                    .map_err(|_| ProtocolError::InvalidUtf8)?;
+            }
+            if !frame.is_consumed() {
+                return Ok(Step::NeedMore);
+            }
+            let fin = frame.header.fin;
+            r.frame = None;
+            if !fin {
+                return Ok(Step::Continue);
+            }
+            if message.kind == MessageKind::Text {
+                r.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
+            }
+            let Some(message) = r.message.take() else {
+                return Ok(Step::Continue);
+            };
+            r.reassembly_hint = message.data.len();
+            return Ok(Step::Event(data_event(message.kind, message.data.freeze())));
+        }
         let fresh = frame.unmask_arrived(&mut r.input);
         if message.kind == MessageKind::Text && !fresh.is_empty() {
             r.utf8.feed(fresh).map_err(|_| ProtocolError::InvalidUtf8)?;
@@ -230,34 +259,17 @@ impl Connection {
         if self.config.stream_messages {
             return Ok(self.stream_step(frame_complete, message_complete));
         }
-        let len = frame.unmasked_len();
         if !frame_complete {
-            if !frame.header.fin || !message.data.is_empty() {
-                // Part of a message of several frames: its bytes are copied into the message
-                // anyway, so move them now. The read buffer then never holds much of a partial
-                // frame, and making room in it for the next read moves (almost) nothing.
-                frame.move_into(&mut r.input, len, &mut message.data);
-            }
             return Ok(Step::NeedMore);
         }
-        if message_complete && message.data.is_empty() {
-            // A message in one frame: hand out the buffer itself, no copy.
-            let kind = message.kind;
-            let payload = frame.take(&mut r.input, len).freeze();
-            r.frame = None;
-            r.message = None;
-            return Ok(Step::Event(data_event(kind, payload)));
-        }
-        frame.move_into(&mut r.input, len, &mut message.data);
+        // A message in one frame (the several-frame case went above): hand out the buffer
+        // itself, no copy.
+        let len = frame.unmasked_len();
+        let kind = message.kind;
+        let payload = frame.take(&mut r.input, len).freeze();
         r.frame = None;
-        if !message_complete {
-            return Ok(Step::Continue);
-        }
-        let Some(message) = r.message.take() else {
-            return Ok(Step::Continue);
-        };
-        r.reassembly_hint = message.data.len();
-        Ok(Step::Event(data_event(message.kind, message.data.freeze())))
+        r.message = None;
+        Ok(Step::Event(data_event(kind, payload)))
     }
 
     /// Streaming delivery: hands out the unmasked, validated bytes of the current frame.
