@@ -13,7 +13,8 @@
 //! - `net idle`: `IDLE_CONNS` (default 2000) handshaken silent connections per server, then one
 //!   16 KiB echo on each; the server's RSS growth per connection before and after.
 //!
-//! Filter the libraries with `NET_LIBS=wsproto,yawc`.
+//! Filter the libraries with `NET_LIBS=wsproto,yawc`, the load scenarios with
+//! `LOAD_SCENARIOS=0,2` (indices, in the order above).
 
 #[path = "../../../common/net.rs"]
 mod net;
@@ -35,7 +36,10 @@ const LIBS: [&str; 5] = [
 ];
 
 fn pin_to_cpu(cpu: usize) {
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // The machine's CPUs, not `available_parallelism` (which counts the affinity mask): the
+    // server child inherits the parent's mask, one CPU, and must still move to CPU 0.
+    // SAFETY: sysconf only reads a system setting.
+    let cpus = usize::try_from(unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }).unwrap_or(1);
     if cpus < 2 {
         return;
     }
@@ -310,7 +314,14 @@ fn main() {
                 libs.join(" | ")
             );
             println!("|---|{}---:|---:|", "---:|".repeat(libs.len()));
-            for s in &SCENARIOS {
+            // `LOAD_SCENARIOS=0,2`: only those scenarios (indices into the list above).
+            let only = std::env::var("LOAD_SCENARIOS").ok();
+            for (i, s) in SCENARIOS.iter().enumerate() {
+                if let Some(only) = &only
+                    && !only.split(',').any(|x| x.trim() == i.to_string())
+                {
+                    continue;
+                }
                 let results: Vec<(f64, u64)> =
                     libs.iter().map(|l| load(l, s, rounds, secs)).collect();
                 let mut line = format!("| {} |", s.name());
