@@ -115,8 +115,8 @@ struct Inner<S> {
     conn: Connection,
     /// The origin of the connection's clock.
     origin: Instant,
-    /// The timer for the connection's next deadline, created when first needed.
-    sleep: Option<Pin<Box<Sleep>>>,
+    /// The timer for the connection's next deadline.
+    timer: Timer,
     /// A connection error held back until the close frame it queued is written.
     error: Option<crate::Error>,
     /// Tasks waiting for the transport to become writable, one per side. A stream keeps only the
@@ -140,23 +140,61 @@ struct Inner<S> {
     /// Since when the output has waited for the transport to become writable.
     stalled_since: Option<Instant>,
     /// The writing side's timer (close timeout, write timeout).
-    write_sleep: Option<Pin<Box<Sleep>>>,
+    write_timer: Timer,
     /// The connection's `websocket` span (feature `tracing`), entered in every poll.
     span: crate::trace::ConnSpan,
 }
 
-/// Polls `slot`'s timer for `at` (creating or moving it); returns whether it has passed.
-fn poll_sleep(slot: &mut Option<Pin<Box<Sleep>>>, at: Instant, cx: &mut Context<'_>) -> bool {
-    let sleep = match slot {
-        Some(sleep) => {
-            if sleep.deadline() != at {
-                sleep.as_mut().reset(at);
+/// A `Sleep` for a deadline that rarely moves (the keepalive and close deadlines change a few
+/// times a minute, not per message), polled only when it must be.
+///
+/// Polling a `Sleep` stores a clone of the waker in the timer entry (an atomic increment and
+/// decrement of the task's reference count, and a compare-and-swap), and reading the clock to
+/// check a deadline is a `clock_gettime`: per poll of a busy connection, that was a measurable
+/// share of an echo's user-space time. So the deadline is not compared with the clock at all
+/// (the `Sleep` fires when it passes), and the `Sleep` is polled again only when the deadline
+/// or the task's waker changed, or it has fired.
+#[derive(Default)]
+struct Timer {
+    /// Created when first needed.
+    sleep: Option<Pin<Box<Sleep>>>,
+    /// The waker the pending `Sleep` was last polled with (it wakes that one).
+    waker: Option<Waker>,
+}
+
+impl Timer {
+    /// Arms the timer for `at` (creating or moving it); returns whether `at` has passed.
+    fn poll_until(&mut self, at: Instant, cx: &mut Context<'_>) -> bool {
+        let sleep = match &mut self.sleep {
+            Some(sleep) if sleep.deadline() == at => {
+                if !sleep.is_elapsed()
+                    && self.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker()))
+                {
+                    // Armed for this deadline, and it wakes this task.
+                    return false;
+                }
+                sleep
             }
-            sleep
+            Some(sleep) => {
+                sleep.as_mut().reset(at);
+                sleep
+            }
+            None => self.sleep.insert(Box::pin(::tokio::time::sleep_until(at))),
+        };
+        // Out of coop budget, the poll registers nothing (it only wakes the task to yield):
+        // then the next poll must not be skipped.
+        let registers = ::tokio::task::coop::has_budget_remaining();
+        if sleep.as_mut().poll(cx).is_ready() {
+            self.waker = None;
+            return true;
         }
-        None => slot.insert(Box::pin(::tokio::time::sleep_until(at))),
-    };
-    sleep.as_mut().poll(cx).is_ready()
+        if !registers {
+            self.waker = None;
+        } else if !self.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            self.waker = Some(cx.waker().clone());
+        }
+        false
+    }
 }
 
 fn output_dropped_error() -> io::Error {
@@ -174,7 +212,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             stream,
             conn,
             origin: Instant::now(),
-            sleep: None,
+            timer: Timer::default(),
             error: None,
             write_waiters: [None, None],
             done: false,
@@ -185,7 +223,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             output_dropped: false,
             write_timeout: Some(DEFAULT_WRITE_TIMEOUT),
             stalled_since: None,
-            write_sleep: None,
+            write_timer: Timer::default(),
         }
     }
 
@@ -229,13 +267,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             if self.conn.buffered_output() == 0 {
                 break Pin::new(&mut self.stream).poll_flush(cx);
             }
-            let polled = if self.stream.is_write_vectored() {
-                let mut slices = [IoSlice::new(&[]); MAX_IO_SLICES];
-                let n = self.conn.output_io_slices(&mut slices);
-                Pin::new(&mut self.stream).poll_write_vectored(cx, &slices[..n])
-            } else {
-                Pin::new(&mut self.stream).poll_write(cx, self.conn.output())
-            };
+            // One contiguous run (a small message, with its header) goes to a plain write: a
+            // `send`, cheaper in the kernel than a `writev` of one slice.
+            let first = self.conn.output();
+            let polled =
+                if first.len() < self.conn.buffered_output() && self.stream.is_write_vectored() {
+                    let mut slices = [IoSlice::new(&[]); MAX_IO_SLICES];
+                    let n = self.conn.output_io_slices(&mut slices);
+                    Pin::new(&mut self.stream).poll_write_vectored(cx, &slices[..n])
+                } else {
+                    Pin::new(&mut self.stream).poll_write(cx, first)
+                };
             match polled {
                 Poll::Ready(Ok(0)) => break Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
                 Poll::Ready(Ok(n)) => {
@@ -260,6 +302,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     /// The connection's clock.
     fn now(&self) -> std::time::Duration {
         Instant::now().saturating_duration_since(self.origin)
+    }
+
+    /// Whether the connection's next deadline has come (then run `handle_timeout`); if not,
+    /// the timer wakes the task when it does.
+    fn poll_deadline(&mut self, cx: &mut Context<'_>) -> bool {
+        match self.conn.poll_timeout() {
+            None => false,
+            // A timer that starts now (keepalive at the start, the close timeout on closing).
+            Some(deadline) if deadline.is_zero() => true,
+            // A deadline too far away to represent never comes.
+            Some(deadline) => self
+                .origin
+                .checked_add(deadline)
+                .is_some_and(|at| self.timer.poll_until(at, cx)),
+        }
     }
 
     /// Drives the connection until it has an event, the connection ends (`None`), or it must
@@ -307,17 +364,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 if flushed.is_pending() {
                     self.error = Some(error);
                     // The close timeout bounds that wait.
-                    if let Some(deadline) = self.conn.poll_timeout() {
-                        if deadline <= self.now() {
-                            self.handle_timeout();
-                            continue;
-                        }
-                        if let Some(at) = self.origin.checked_add(deadline)
-                            && poll_sleep(&mut self.sleep, at, cx)
-                        {
-                            self.handle_timeout();
-                            continue;
-                        }
+                    if self.poll_deadline(cx) {
+                        self.handle_timeout();
+                        continue;
                     }
                     return Poll::Pending;
                 }
@@ -339,18 +388,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 self.done = true;
                 return Poll::Ready(None);
             }
-            if let Some(deadline) = self.conn.poll_timeout() {
-                if deadline <= self.now() {
-                    self.handle_timeout();
-                    continue;
-                }
-                // A deadline too far away to represent never comes.
-                if let Some(at) = self.origin.checked_add(deadline)
-                    && poll_sleep(&mut self.sleep, at, cx)
-                {
-                    self.handle_timeout();
-                    continue;
-                }
+            if self.poll_deadline(cx) {
+                self.handle_timeout();
+                continue;
             }
             if self.read_eof || !self.conn.wants_input() {
                 // Nothing more to read, or too much output waiting: the peer's bytes stay in the
@@ -470,7 +510,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 }
             }
             match wake_at {
-                Some(at) if poll_sleep(&mut self.write_sleep, at, cx) => continue,
+                Some(at) if self.write_timer.poll_until(at, cx) => continue,
                 _ => return Poll::Pending,
             }
         }
