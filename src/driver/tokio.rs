@@ -87,6 +87,13 @@ const DEFAULT_WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_sec
 /// The stack space an idle connection reads into (see `poll_event`).
 const IDLE_READ_SIZE: usize = 16 * 1024;
 
+/// An idle connection that has carried only reads and writes up to this size keeps its (small)
+/// buffers for [`RELEASE_DELAY`] of quiet before giving them back; past it, at once.
+const SMALL_TRAFFIC: usize = 4 * 1024;
+
+/// How long a connection with small traffic stays quiet before its buffers are released.
+const RELEASE_DELAY: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Which side of the connection a task is polling from: the two halves of a split stream wait
 /// for writability independently.
 #[derive(Clone, Copy)]
@@ -141,6 +148,8 @@ struct Inner<S> {
     stalled_since: Option<Instant>,
     /// The writing side's timer (close timeout, write timeout).
     write_timer: Timer,
+    /// When an idle connection gives its buffers back.
+    release: Release,
     /// The connection's `websocket` span (feature `tracing`), entered in every poll.
     span: crate::trace::ConnSpan,
 }
@@ -197,6 +206,26 @@ impl Timer {
     }
 }
 
+/// Hysteresis for giving the buffers back when the transport has nothing to read.
+///
+/// Releasing them at every such moment (as an echo does between messages) cost a free and a
+/// malloc, plus regrowing the output queue, per message: about a fifth of the server's
+/// user-space instructions for a small echo. Small buffers are now kept while the connection
+/// is busy and released once it has been quiet for [`RELEASE_DELAY`]; after a read or write
+/// larger than [`SMALL_TRAFFIC`] they are released at once, as before, so that thousands of
+/// connections moving large messages never hold large buffers while they wait.
+#[derive(Default)]
+struct Release {
+    /// When to look again (armed while small buffers are kept).
+    at: Option<Instant>,
+    /// Input arrived since `at` was set (or, unarmed, since the last release).
+    active: bool,
+    /// A read or write larger than [`SMALL_TRAFFIC`] (or into the connection's own buffer)
+    /// since the buffers were last released.
+    large: bool,
+    timer: Timer,
+}
+
 fn output_dropped_error() -> io::Error {
     io::Error::new(
         io::ErrorKind::TimedOut,
@@ -224,6 +253,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             write_timeout: Some(DEFAULT_WRITE_TIMEOUT),
             stalled_since: None,
             write_timer: Timer::default(),
+            release: Release::default(),
         }
     }
 
@@ -266,6 +296,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         let result = loop {
             if self.conn.buffered_output() == 0 {
                 break Pin::new(&mut self.stream).poll_flush(cx);
+            }
+            if self.conn.buffered_output() > SMALL_TRAFFIC {
+                self.release.large = true;
             }
             // One contiguous run (a small message, with its header) goes to a plain write: a
             // `send`, cheaper in the kernel than a `writev` of one slice.
@@ -408,13 +441,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 if n > 0 {
                     self.conn.commit(n);
                 }
+                // The connection's buffer is at least 16 KiB.
+                self.release.large = true;
                 read.map_ok(|()| n)
             } else {
                 let mut idle_space = [MaybeUninit::<u8>::uninit(); IDLE_READ_SIZE];
                 let mut buf = ReadBuf::uninit(&mut idle_space);
                 let read = Pin::new(&mut self.stream).poll_read(cx, &mut buf);
-                self.conn.receive(buf.filled());
-                read.map_ok(|()| buf.filled().len())
+                let n = buf.filled().len();
+                if n > 0 {
+                    self.conn.receive(buf.filled());
+                    self.release.active = true;
+                    self.release.large |= n > SMALL_TRAFFIC;
+                }
+                read.map_ok(|()| n)
             };
             match read {
                 Poll::Ready(Ok(0)) => {
@@ -437,10 +477,42 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 Poll::Pending => {
                     if !direct {
                         // Nothing in flight: give the buffers back until the peer speaks.
-                        self.conn.shrink_buffers();
+                        self.release_when_idle(cx);
                     }
                     return Poll::Pending;
                 }
+            }
+        }
+    }
+
+    /// With nothing to read: releases the buffers now after large traffic, else once the
+    /// connection has been quiet for [`RELEASE_DELAY`] (the timer wakes the task for that).
+    fn release_when_idle(&mut self, cx: &mut Context<'_>) {
+        let release = &mut self.release;
+        // Nothing came since the last release (a new connection, or one that only writes):
+        // there is little to keep, and no timer is worth arming.
+        if release.large || (release.at.is_none() && !release.active) {
+            self.conn.shrink_buffers();
+            *release = Release::default();
+            return;
+        }
+        loop {
+            let at = match release.at {
+                Some(at) => at,
+                None => {
+                    release.active = false;
+                    *release.at.insert(Instant::now() + RELEASE_DELAY)
+                }
+            };
+            if !release.timer.poll_until(at, cx) {
+                return;
+            }
+            release.at = None;
+            if !release.active {
+                self.conn.shrink_buffers();
+                // The timer too: a quiet connection holds nothing.
+                *release = Release::default();
+                return;
             }
         }
     }
