@@ -269,6 +269,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
 
     /// Writes all queued output and flushes the stream.
     fn poll_flush_out(&mut self, cx: &mut Context<'_>, side: Side) -> Poll<io::Result<()>> {
+        // Nothing queued and no half waiting (every poll of a busy connection, several times
+        // per message): only the stream's own flush, which is all the path below would do.
+        if self.conn.buffered_output() == 0
+            && self.write_waiters.iter().all(Option::is_none)
+            && let Poll::Ready(result) = Pin::new(&mut self.stream).poll_flush(cx)
+        {
+            self.stalled_since = None;
+            return Poll::Ready(result);
+        }
         // The stream keeps one waker for writability. If the other half is waiting too, register
         // a waker for both, so neither depends on the other being polled again.
         let both;
