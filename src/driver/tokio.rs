@@ -84,8 +84,11 @@ const MAX_IO_SLICES: usize = 64;
 /// Default for [`WebSocketStream::set_write_timeout`]: 30 s.
 const DEFAULT_WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// The stack space an idle connection reads into (see `poll_event`).
-const IDLE_READ_SIZE: usize = 16 * 1024;
+/// The stack space an idle connection reads into (see `poll_event`): a 16 KiB message with its
+/// frame header (at most 14 bytes) and a little more arrives in one read. At exactly 16 KiB,
+/// such a message came in two reads, the second into the connection's buffer: a third `recv`
+/// per message, the buffer grown to 32 KiB and its new half zeroed.
+const IDLE_READ_SIZE: usize = 17 * 1024;
 
 /// An idle connection that has carried only reads and writes up to this size keeps its (small)
 /// buffers for [`RELEASE_DELAY`] of quiet before giving them back; past it, at once.
