@@ -84,8 +84,18 @@ const MAX_IO_SLICES: usize = 64;
 /// Default for [`WebSocketStream::set_write_timeout`]: 30 s.
 const DEFAULT_WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// The stack space an idle connection reads into (see `poll_event`).
-const IDLE_READ_SIZE: usize = 16 * 1024;
+/// The stack space an idle connection reads into (see `poll_event`): a 16 KiB message with its
+/// frame header (at most 14 bytes) and a little more arrives in one read. At exactly 16 KiB,
+/// such a message came in two reads, the second into the connection's buffer: a third `recv`
+/// per message, the buffer grown to 32 KiB and its new half zeroed.
+const IDLE_READ_SIZE: usize = 17 * 1024;
+
+/// An idle connection that has carried only reads and writes up to this size keeps its (small)
+/// buffers for [`RELEASE_DELAY`] of quiet before giving them back; past it, at once.
+const SMALL_TRAFFIC: usize = 4 * 1024;
+
+/// How long a connection with small traffic stays quiet before its buffers are released.
+const RELEASE_DELAY: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Which side of the connection a task is polling from: the two halves of a split stream wait
 /// for writability independently.
@@ -115,8 +125,8 @@ struct Inner<S> {
     conn: Connection,
     /// The origin of the connection's clock.
     origin: Instant,
-    /// The timer for the connection's next deadline, created when first needed.
-    sleep: Option<Pin<Box<Sleep>>>,
+    /// The timer for the connection's next deadline.
+    timer: Timer,
     /// A connection error held back until the close frame it queued is written.
     error: Option<crate::Error>,
     /// Tasks waiting for the transport to become writable, one per side. A stream keeps only the
@@ -140,23 +150,83 @@ struct Inner<S> {
     /// Since when the output has waited for the transport to become writable.
     stalled_since: Option<Instant>,
     /// The writing side's timer (close timeout, write timeout).
-    write_sleep: Option<Pin<Box<Sleep>>>,
+    write_timer: Timer,
+    /// When an idle connection gives its buffers back.
+    release: Release,
     /// The connection's `websocket` span (feature `tracing`), entered in every poll.
     span: crate::trace::ConnSpan,
 }
 
-/// Polls `slot`'s timer for `at` (creating or moving it); returns whether it has passed.
-fn poll_sleep(slot: &mut Option<Pin<Box<Sleep>>>, at: Instant, cx: &mut Context<'_>) -> bool {
-    let sleep = match slot {
-        Some(sleep) => {
-            if sleep.deadline() != at {
-                sleep.as_mut().reset(at);
+/// A `Sleep` for a deadline that rarely moves (the keepalive and close deadlines change a few
+/// times a minute, not per message), polled only when it must be.
+///
+/// Polling a `Sleep` stores a clone of the waker in the timer entry (an atomic increment and
+/// decrement of the task's reference count, and a compare-and-swap), and reading the clock to
+/// check a deadline is a `clock_gettime`: per poll of a busy connection, that was a measurable
+/// share of an echo's user-space time. So the deadline is not compared with the clock at all
+/// (the `Sleep` fires when it passes), and the `Sleep` is polled again only when the deadline
+/// or the task's waker changed, or it has fired.
+#[derive(Default)]
+struct Timer {
+    /// Created when first needed.
+    sleep: Option<Pin<Box<Sleep>>>,
+    /// The waker the pending `Sleep` was last polled with (it wakes that one).
+    waker: Option<Waker>,
+}
+
+impl Timer {
+    /// Arms the timer for `at` (creating or moving it); returns whether `at` has passed.
+    fn poll_until(&mut self, at: Instant, cx: &mut Context<'_>) -> bool {
+        let sleep = match &mut self.sleep {
+            Some(sleep) if sleep.deadline() == at => {
+                if !sleep.is_elapsed()
+                    && self.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker()))
+                {
+                    // Armed for this deadline, and it wakes this task.
+                    return false;
+                }
+                sleep
             }
-            sleep
+            Some(sleep) => {
+                sleep.as_mut().reset(at);
+                sleep
+            }
+            None => self.sleep.insert(Box::pin(::tokio::time::sleep_until(at))),
+        };
+        // Out of coop budget, the poll registers nothing (it only wakes the task to yield):
+        // then the next poll must not be skipped.
+        let registers = ::tokio::task::coop::has_budget_remaining();
+        if sleep.as_mut().poll(cx).is_ready() {
+            self.waker = None;
+            return true;
         }
-        None => slot.insert(Box::pin(::tokio::time::sleep_until(at))),
-    };
-    sleep.as_mut().poll(cx).is_ready()
+        if !registers {
+            self.waker = None;
+        } else if !self.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            self.waker = Some(cx.waker().clone());
+        }
+        false
+    }
+}
+
+/// Hysteresis for giving the buffers back when the transport has nothing to read.
+///
+/// Releasing them at every such moment (as an echo does between messages) cost a free and a
+/// malloc, plus regrowing the output queue, per message: about a fifth of the server's
+/// user-space instructions for a small echo. Small buffers are now kept while the connection
+/// is busy and released once it has been quiet for [`RELEASE_DELAY`]; after a read or write
+/// larger than [`SMALL_TRAFFIC`] they are released at once, as before, so that thousands of
+/// connections moving large messages never hold large buffers while they wait.
+#[derive(Default)]
+struct Release {
+    /// When to look again (armed while small buffers are kept).
+    at: Option<Instant>,
+    /// Input arrived since `at` was set (or, unarmed, since the last release).
+    active: bool,
+    /// A read or write larger than [`SMALL_TRAFFIC`] (or into the connection's own buffer)
+    /// since the buffers were last released.
+    large: bool,
+    timer: Timer,
 }
 
 fn output_dropped_error() -> io::Error {
@@ -174,7 +244,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             stream,
             conn,
             origin: Instant::now(),
-            sleep: None,
+            timer: Timer::default(),
             error: None,
             write_waiters: [None, None],
             done: false,
@@ -185,7 +255,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             output_dropped: false,
             write_timeout: Some(DEFAULT_WRITE_TIMEOUT),
             stalled_since: None,
-            write_sleep: None,
+            write_timer: Timer::default(),
+            release: Release::default(),
         }
     }
 
@@ -201,6 +272,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
 
     /// Writes all queued output and flushes the stream.
     fn poll_flush_out(&mut self, cx: &mut Context<'_>, side: Side) -> Poll<io::Result<()>> {
+        // Nothing queued and no half waiting (every poll of a busy connection, several times
+        // per message): only the stream's own flush, which is all the path below would do.
+        if self.conn.buffered_output() == 0
+            && self.write_waiters.iter().all(Option::is_none)
+            && let Poll::Ready(result) = Pin::new(&mut self.stream).poll_flush(cx)
+        {
+            self.stalled_since = None;
+            return Poll::Ready(result);
+        }
         // The stream keeps one waker for writability. If the other half is waiting too, register
         // a waker for both, so neither depends on the other being polled again.
         let both;
@@ -229,13 +309,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             if self.conn.buffered_output() == 0 {
                 break Pin::new(&mut self.stream).poll_flush(cx);
             }
-            let polled = if self.stream.is_write_vectored() {
-                let mut slices = [IoSlice::new(&[]); MAX_IO_SLICES];
-                let n = self.conn.output_io_slices(&mut slices);
-                Pin::new(&mut self.stream).poll_write_vectored(cx, &slices[..n])
-            } else {
-                Pin::new(&mut self.stream).poll_write(cx, self.conn.output())
-            };
+            if self.conn.buffered_output() > SMALL_TRAFFIC {
+                self.release.large = true;
+            }
+            // One contiguous run (a small message, with its header) goes to a plain write: a
+            // `send`, cheaper in the kernel than a `writev` of one slice.
+            let first = self.conn.output();
+            let polled =
+                if first.len() < self.conn.buffered_output() && self.stream.is_write_vectored() {
+                    let mut slices = [IoSlice::new(&[]); MAX_IO_SLICES];
+                    let n = self.conn.output_io_slices(&mut slices);
+                    Pin::new(&mut self.stream).poll_write_vectored(cx, &slices[..n])
+                } else {
+                    Pin::new(&mut self.stream).poll_write(cx, first)
+                };
             match polled {
                 Poll::Ready(Ok(0)) => break Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
                 Poll::Ready(Ok(n)) => {
@@ -260,6 +347,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     /// The connection's clock.
     fn now(&self) -> std::time::Duration {
         Instant::now().saturating_duration_since(self.origin)
+    }
+
+    /// Whether the connection's next deadline has come (then run `handle_timeout`); if not,
+    /// the timer wakes the task when it does.
+    fn poll_deadline(&mut self, cx: &mut Context<'_>) -> bool {
+        match self.conn.poll_timeout() {
+            None => false,
+            // A timer that starts now (keepalive at the start, the close timeout on closing).
+            Some(deadline) if deadline.is_zero() => true,
+            // A deadline too far away to represent never comes.
+            Some(deadline) => self
+                .origin
+                .checked_add(deadline)
+                .is_some_and(|at| self.timer.poll_until(at, cx)),
+        }
     }
 
     /// Drives the connection until it has an event, the connection ends (`None`), or it must
@@ -307,17 +409,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 if flushed.is_pending() {
                     self.error = Some(error);
                     // The close timeout bounds that wait.
-                    if let Some(deadline) = self.conn.poll_timeout() {
-                        if deadline <= self.now() {
-                            self.handle_timeout();
-                            continue;
-                        }
-                        if let Some(at) = self.origin.checked_add(deadline)
-                            && poll_sleep(&mut self.sleep, at, cx)
-                        {
-                            self.handle_timeout();
-                            continue;
-                        }
+                    if self.poll_deadline(cx) {
+                        self.handle_timeout();
+                        continue;
                     }
                     return Poll::Pending;
                 }
@@ -339,18 +433,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 self.done = true;
                 return Poll::Ready(None);
             }
-            if let Some(deadline) = self.conn.poll_timeout() {
-                if deadline <= self.now() {
-                    self.handle_timeout();
-                    continue;
-                }
-                // A deadline too far away to represent never comes.
-                if let Some(at) = self.origin.checked_add(deadline)
-                    && poll_sleep(&mut self.sleep, at, cx)
-                {
-                    self.handle_timeout();
-                    continue;
-                }
+            if self.poll_deadline(cx) {
+                self.handle_timeout();
+                continue;
             }
             if self.read_eof || !self.conn.wants_input() {
                 // Nothing more to read, or too much output waiting: the peer's bytes stay in the
@@ -368,13 +453,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 if n > 0 {
                     self.conn.commit(n);
                 }
+                // The connection's buffer is at least 16 KiB.
+                self.release.large = true;
                 read.map_ok(|()| n)
             } else {
                 let mut idle_space = [MaybeUninit::<u8>::uninit(); IDLE_READ_SIZE];
                 let mut buf = ReadBuf::uninit(&mut idle_space);
                 let read = Pin::new(&mut self.stream).poll_read(cx, &mut buf);
-                self.conn.receive(buf.filled());
-                read.map_ok(|()| buf.filled().len())
+                let n = buf.filled().len();
+                if n > 0 {
+                    self.conn.receive(buf.filled());
+                    self.release.active = true;
+                    self.release.large |= n > SMALL_TRAFFIC;
+                }
+                read.map_ok(|()| n)
             };
             match read {
                 Poll::Ready(Ok(0)) => {
@@ -397,10 +489,42 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 Poll::Pending => {
                     if !direct {
                         // Nothing in flight: give the buffers back until the peer speaks.
-                        self.conn.shrink_buffers();
+                        self.release_when_idle(cx);
                     }
                     return Poll::Pending;
                 }
+            }
+        }
+    }
+
+    /// With nothing to read: releases the buffers now after large traffic, else once the
+    /// connection has been quiet for [`RELEASE_DELAY`] (the timer wakes the task for that).
+    fn release_when_idle(&mut self, cx: &mut Context<'_>) {
+        let release = &mut self.release;
+        // Nothing came since the last release (a new connection, or one that only writes):
+        // there is little to keep, and no timer is worth arming.
+        if release.large || (release.at.is_none() && !release.active) {
+            self.conn.shrink_buffers();
+            *release = Release::default();
+            return;
+        }
+        loop {
+            let at = match release.at {
+                Some(at) => at,
+                None => {
+                    release.active = false;
+                    *release.at.insert(Instant::now() + RELEASE_DELAY)
+                }
+            };
+            if !release.timer.poll_until(at, cx) {
+                return;
+            }
+            release.at = None;
+            if !release.active {
+                self.conn.shrink_buffers();
+                // The timer too: a quiet connection holds nothing.
+                *release = Release::default();
+                return;
             }
         }
     }
@@ -470,7 +594,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 }
             }
             match wake_at {
-                Some(at) if poll_sleep(&mut self.write_sleep, at, cx) => continue,
+                Some(at) if self.write_timer.poll_until(at, cx) => continue,
                 _ => return Poll::Pending,
             }
         }

@@ -13,7 +13,8 @@
 //! - `net idle`: `IDLE_CONNS` (default 2000) handshaken silent connections per server, then one
 //!   16 KiB echo on each; the server's RSS growth per connection before and after.
 //!
-//! Filter the libraries with `NET_LIBS=wsproto,yawc`.
+//! Filter the libraries with `NET_LIBS=wsproto,yawc`, the load scenarios with
+//! `LOAD_SCENARIOS=0,2` (indices, in the order above).
 
 #[path = "../../../common/net.rs"]
 mod net;
@@ -35,7 +36,10 @@ const LIBS: [&str; 5] = [
 ];
 
 fn pin_to_cpu(cpu: usize) {
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // The machine's CPUs, not `available_parallelism` (which counts the affinity mask): the
+    // server child inherits the parent's mask, one CPU, and must still move to CPU 0.
+    // SAFETY: sysconf only reads a system setting.
+    let cpus = usize::try_from(unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }).unwrap_or(1);
     if cpus < 2 {
         return;
     }
@@ -156,6 +160,11 @@ async fn serve_yawc(mut stream: TcpStream) {
 
 fn serve(lib: &str) {
     pin_to_cpu(0);
+    serve_then(lib, net::announce);
+}
+
+/// Runs `lib`'s server on this thread; `bound` gets its address.
+fn serve_then(lib: &str, bound: impl FnOnce(std::net::SocketAddr)) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -165,7 +174,7 @@ fn serve(lib: &str) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
-        net::announce(listener.local_addr().expect("addr"));
+        bound(listener.local_addr().expect("addr"));
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 continue;
@@ -271,6 +280,54 @@ fn load(lib: &str, s: &Scenario, rounds: usize, secs: f64) -> (f64, u64) {
     (rates[rates.len() / 2], server.peak_rss_kib())
 }
 
+/// `net count`: a fixed number of echoes (`COUNT_MESSAGES`, default 20000, spread over the
+/// connections of scenario `LOAD_SCENARIOS`, default 0) against the first of `NET_LIBS`, the
+/// server on a thread of this process, unpinned. For deterministic costs, run it under
+/// `valgrind --tool=callgrind --separate-threads=yes` at two message counts: the server
+/// thread's instruction difference divided by the message difference is its user-space cost per
+/// echo, setup excluded.
+fn count(lib: &'static str) {
+    let index = env_f64("LOAD_SCENARIOS", 0.0) as usize;
+    let s = &SCENARIOS[index];
+    let per_conn = (env_f64("COUNT_MESSAGES", 20000.0) as usize / s.conns).max(1);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || serve_then(lib, move |addr| tx.send(addr).expect("send addr")));
+    let addr = rx.recv().expect("server address");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let payload: Vec<u8> = (0..s.size).map(|i| (i * 7) as u8).collect();
+    let frame = Rc::new(net::client_frame(&payload, [9, 8, 7, 6]));
+    let echo = net::echo_len(s.size);
+    rt.block_on(async {
+        let local = tokio::task::LocalSet::new();
+        local
+            .run_until(async {
+                let mut tasks = Vec::new();
+                for _ in 0..s.conns {
+                    let std_stream = net::connect(addr).expect("connect");
+                    std_stream.set_nonblocking(true).expect("nonblocking");
+                    let mut stream = TcpStream::from_std(std_stream).expect("tokio stream");
+                    let frame = frame.clone();
+                    tasks.push(tokio::task::spawn_local(async move {
+                        let mut back = vec![0u8; echo];
+                        for _ in 0..per_conn {
+                            stream.write_all(&frame).await.expect("write");
+                            stream.read_exact(&mut back).await.expect("read echo");
+                        }
+                    }));
+                }
+                for t in tasks {
+                    let _ = t.await;
+                }
+            })
+            .await;
+    });
+    println!("{lib} {}: {} echoes", s.name(), per_conn * s.conns);
+    std::process::exit(0);
+}
+
 fn env_f64(name: &str, default: f64) -> f64 {
     std::env::var(name)
         .ok()
@@ -310,7 +367,14 @@ fn main() {
                 libs.join(" | ")
             );
             println!("|---|{}---:|---:|", "---:|".repeat(libs.len()));
-            for s in &SCENARIOS {
+            // `LOAD_SCENARIOS=0,2`: only those scenarios (indices into the list above).
+            let only = std::env::var("LOAD_SCENARIOS").ok();
+            for (i, s) in SCENARIOS.iter().enumerate() {
+                if let Some(only) = &only
+                    && !only.split(',').any(|x| x.trim() == i.to_string())
+                {
+                    continue;
+                }
                 let results: Vec<(f64, u64)> =
                     libs.iter().map(|l| load(l, s, rounds, secs)).collect();
                 let mut line = format!("| {} |", s.name());
@@ -346,6 +410,7 @@ fn main() {
                 println!("| {lib} | {open:.1} | {after:.1} |");
             }
         }
-        other => panic!("unknown bench {other}: load or idle"),
+        "count" => count(libs[0]),
+        other => panic!("unknown bench {other}: load, idle or count"),
     }
 }
