@@ -654,7 +654,16 @@ impl WebSocketStream<MaybeTlsStream> {
         request: impl IntoClientRequest,
         options: &Options,
     ) -> Result<(Self, Response), Error> {
-        let mut request = request.into_client_request()?;
+        let request = request.into_client_request()?;
+        // Boxed, as the handshakes: TLS and redirects make this state large, and a task keeps
+        // its future's largest state for its whole life.
+        Box::pin(Self::connect_inner(request, options)).await
+    }
+
+    async fn connect_inner(
+        mut request: crate::handshake::ClientRequest,
+        options: &Options,
+    ) -> Result<(Self, Response), Error> {
         let mut redirects = 0;
         loop {
             let (host, port, secure) = tcp_target(&request)?;
@@ -715,7 +724,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PendingAccept<S> {
     /// Rejects: writes `rejection`'s response and gives the stream back, for the caller to
     /// close (or drop). An unusable rejection (a status outside 200–599) answers `500` and
     /// returns [`Error::Handshake`].
-    pub async fn reject(mut self, rejection: Rejection) -> Result<S, Error> {
+    pub async fn reject(self, rejection: Rejection) -> Result<S, Error> {
+        Box::pin(self.reject_inner(rejection)).await
+    }
+
+    async fn reject_inner(mut self, rejection: Rejection) -> Result<S, Error> {
         let answer = {
             crate::trace::enter_span!(self.span);
             server_answer(&mut self.handshake, &self.options, |_| Err(rejection))
@@ -738,7 +751,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PendingAccept<S> {
     }
 
     /// Lets `decide` answer, then writes the answer.
-    async fn answer<F>(mut self, decide: F) -> Result<WebSocketStream<S>, Error>
+    async fn answer<F>(self, decide: F) -> Result<WebSocketStream<S>, Error>
+    where
+        F: FnOnce(&Request) -> Result<AcceptOptions, Rejection>,
+    {
+        // Boxed, as `read_request`'s state: it is freed once the answer is written.
+        Box::pin(self.answer_inner(decide)).await
+    }
+
+    async fn answer_inner<F>(mut self, decide: F) -> Result<WebSocketStream<S>, Error>
     where
         F: FnOnce(&Request) -> Result<AcceptOptions, Rejection>,
     {
@@ -796,11 +817,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// [`client`](Self::client) with [`Options`]. A redirect is returned as
     /// [`Error::Rejected`] (see [`Error::location`]), never followed: it needs a new stream.
     pub async fn client_with_options(
-        mut stream: S,
+        stream: S,
         request: impl IntoClientRequest,
         options: &Options,
     ) -> Result<(Self, Response), Error> {
         let request = request.into_client_request()?;
+        // Boxed, as the server's handshake: freed once the handshake is done.
+        Box::pin(Self::client_inner(stream, request, options)).await
+    }
+
+    async fn client_inner(
+        mut stream: S,
+        request: crate::handshake::ClientRequest,
+        options: &Options,
+    ) -> Result<(Self, Response), Error> {
         let span = crate::trace::conn_span!(crate::Role::Client);
         crate::trace::record_peer!(span, super::peer_of(&request));
         let mut handshake = client_handshake(request, options)?;
@@ -839,10 +869,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
 
     /// [`accept`](Self::accept) with [`Options`].
     pub async fn accept_with_options(stream: S, options: &Options) -> Result<Self, Error> {
-        Self::read_request(stream, options)
-            .await?
-            .accept(AcceptOptions::new())
-            .await
+        Self::accept_with_options_and(stream, options, |_| Ok(AcceptOptions::new())).await
     }
 
     /// Runs the server handshake, letting `decide` look at the request (path, `Origin`,
@@ -868,10 +895,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     where
         F: FnOnce(&Request) -> Result<AcceptOptions, Rejection>,
     {
-        Self::read_request(stream, options)
-            .await?
-            .answer(decide)
-            .await
+        // One box for the whole handshake (see `read_request`): the accepting task then holds
+        // only the connection once it is done.
+        Box::pin(async move {
+            Self::read_request_inner(stream, options)
+                .await?
+                .answer_inner(decide)
+                .await
+        })
+        .await
     }
 
     /// Reads and validates the handshake request (within [`Options::handshake_timeout`]) and
@@ -910,7 +942,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// # Ok(())
     /// # }
     /// ```
-    pub async fn read_request(mut stream: S, options: &Options) -> Result<PendingAccept<S>, Error> {
+    pub async fn read_request(stream: S, options: &Options) -> Result<PendingAccept<S>, Error> {
+        // Boxed (freed once the request is read): a task keeps the size of its future's
+        // largest state for its whole life, and the handshake's state (parser, timeout) is
+        // several times a connection's, so unboxed it would stay in every accepting task.
+        Box::pin(Self::read_request_inner(stream, options)).await
+    }
+
+    async fn read_request_inner(
+        mut stream: S,
+        options: &Options,
+    ) -> Result<PendingAccept<S>, Error> {
         let mut handshake = server_handshake(options);
         let span = crate::trace::conn_span!(crate::Role::Server);
         let read = with_timeout(options, async {
