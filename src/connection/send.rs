@@ -286,16 +286,7 @@ impl Connection {
             Payload::Shared(bytes)
                 if self.role == Role::Server && bytes.len() >= self.config.zero_copy_threshold =>
             {
-                let header = FrameHeader {
-                    fin,
-                    rsv,
-                    opcode,
-                    mask: None,
-                    payload_len: bytes.len() as u64,
-                };
-                let mut encoded = [0u8; MAX_HEADER_LEN];
-                let header_len = header.encode(&mut encoded);
-                crate::trace::ws_trace!(opcode = ?opcode, fin, rsv, len = bytes.len(), masked = false, "frame sent");
+                let (encoded, header_len) = encode_header(opcode, fin, rsv, None, bytes.len());
                 self.out.push_slice(&encoded[..header_len]);
                 self.out.push_shared(bytes);
             }
@@ -321,16 +312,7 @@ impl Connection {
             }
             Role::Server => None,
         };
-        let header = FrameHeader {
-            fin,
-            rsv,
-            opcode,
-            mask,
-            payload_len: data.len() as u64,
-        };
-        let mut encoded = [0u8; MAX_HEADER_LEN];
-        let header_len = header.encode(&mut encoded);
-        crate::trace::ws_trace!(opcode = ?opcode, fin, rsv, len = data.len(), masked = mask.is_some(), "frame sent");
+        let (encoded, header_len) = encode_header(opcode, fin, rsv, mask, data.len());
         match mask {
             Some(key) => {
                 self.out.push_header(&encoded, header_len, data.len());
@@ -340,4 +322,26 @@ impl Connection {
             None => self.out.push_frame(&encoded, header_len, data),
         }
     }
+}
+
+/// Encodes (and traces) the header of a frame about to be queued; returns it and its length.
+#[inline]
+fn encode_header(
+    opcode: OpCode,
+    fin: bool,
+    rsv: u8,
+    mask: Option<[u8; 4]>,
+    len: usize,
+) -> ([u8; MAX_HEADER_LEN], usize) {
+    crate::trace::ws_trace!(opcode = ?opcode, fin, rsv, len, masked = mask.is_some(), "frame sent");
+    let header = FrameHeader {
+        fin,
+        rsv,
+        opcode,
+        mask,
+        payload_len: len as u64,
+    };
+    let mut encoded = [0u8; MAX_HEADER_LEN];
+    let header_len = header.encode(&mut encoded);
+    (encoded, header_len)
 }

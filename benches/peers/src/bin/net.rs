@@ -229,16 +229,29 @@ impl Scenario {
     }
 }
 
-/// Median messages/s over the rounds, and the server's peak RSS in KiB.
-fn load(lib: &str, s: &Scenario, rounds: usize, secs: f64) -> (f64, u64) {
-    let server = net::ServerChild::spawn(lib).expect("server");
+/// The load generator's runtime, the masked frame every connection sends for scenario `s`, and
+/// the length of its echo.
+fn load_client(s: &Scenario) -> (tokio::runtime::Runtime, Rc<Vec<u8>>, usize) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
     let payload: Vec<u8> = (0..s.size).map(|i| (i * 7) as u8).collect();
     let frame = Rc::new(net::client_frame(&payload, [9, 8, 7, 6]));
-    let echo = net::echo_len(s.size);
+    (rt, frame, net::echo_len(s.size))
+}
+
+/// A load-generator connection to `addr` (made with std's connect, then handed to tokio).
+fn tokio_connect(addr: std::net::SocketAddr) -> TcpStream {
+    let std_stream = net::connect(addr).expect("connect");
+    std_stream.set_nonblocking(true).expect("nonblocking");
+    TcpStream::from_std(std_stream).expect("tokio stream")
+}
+
+/// Median messages/s over the rounds, and the server's peak RSS in KiB.
+fn load(lib: &str, s: &Scenario, rounds: usize, secs: f64) -> (f64, u64) {
+    let server = net::ServerChild::spawn(lib).expect("server");
+    let (rt, frame, echo) = load_client(s);
     let count = Rc::new(Cell::new(0u64));
     let stop = Rc::new(Cell::new(false));
     let mut rates = Vec::new();
@@ -248,9 +261,7 @@ fn load(lib: &str, s: &Scenario, rounds: usize, secs: f64) -> (f64, u64) {
             .run_until(async {
                 let mut tasks = Vec::new();
                 for _ in 0..s.conns {
-                    let std_stream = net::connect(server.addr).expect("connect");
-                    std_stream.set_nonblocking(true).expect("nonblocking");
-                    let mut stream = TcpStream::from_std(std_stream).expect("tokio stream");
+                    let mut stream = tokio_connect(server.addr);
                     let (frame, count, stop) = (frame.clone(), count.clone(), stop.clone());
                     tasks.push(tokio::task::spawn_local(async move {
                         let mut back = vec![0u8; echo];
@@ -293,22 +304,14 @@ fn count(lib: &'static str) {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || serve_then(lib, move |addr| tx.send(addr).expect("send addr")));
     let addr = rx.recv().expect("server address");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let payload: Vec<u8> = (0..s.size).map(|i| (i * 7) as u8).collect();
-    let frame = Rc::new(net::client_frame(&payload, [9, 8, 7, 6]));
-    let echo = net::echo_len(s.size);
+    let (rt, frame, echo) = load_client(s);
     rt.block_on(async {
         let local = tokio::task::LocalSet::new();
         local
             .run_until(async {
                 let mut tasks = Vec::new();
                 for _ in 0..s.conns {
-                    let std_stream = net::connect(addr).expect("connect");
-                    std_stream.set_nonblocking(true).expect("nonblocking");
-                    let mut stream = TcpStream::from_std(std_stream).expect("tokio stream");
+                    let mut stream = tokio_connect(addr);
                     let frame = frame.clone();
                     tasks.push(tokio::task::spawn_local(async move {
                         let mut back = vec![0u8; echo];
