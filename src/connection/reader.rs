@@ -286,6 +286,15 @@ impl Reader {
         self.frame.is_some() || self.message.is_some() || self.input.len() > 0
     }
 
+    /// No byte is buffered, no frame is in progress and no inflated output waits: processing
+    /// can produce no event until more input (or the end of input) arrives.
+    #[inline]
+    pub fn nothing_to_process(&self) -> bool {
+        self.input.filled == 0
+            && self.frame.is_none()
+            && self.message.as_ref().is_none_or(|m| !m.compressed)
+    }
+
     pub fn clear(&mut self) {
         self.input = Input::default();
         self.frame = None;

@@ -48,6 +48,10 @@ impl Connection {
                 None => Ok(None),
             };
         }
+        if self.reader.nothing_to_process() && !self.closing.eof() {
+            // The common call after the last event: nothing buffered can make progress.
+            return Ok(None);
+        }
         loop {
             match self.step() {
                 Ok(Step::Event(event)) => return Ok(Some(event)),
