@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The interop matrix (issue 12): installs the peers (Debian chromium, the pinned npm packages of
 # tests/interop/package-lock.json, the pinned pip packages of tests/interop/requirements.txt in a
-# venv), then runs tests/interop_peers.rs with WSPROTO_INTEROP_REQUIRED=1 so that a missing peer
-# fails instead of skipping. Every install is idempotent; every step is bounded by `timeout`; the
-# test kills every process it starts. Ends with the line `interop: N passed, N failed, 0 skipped`.
+# venv), then runs tests/interop_peers.rs and the wss:// rows of tests/wss_interop.rs with
+# WSPROTO_INTEROP_REQUIRED=1 so that a missing peer fails instead of skipping. Every install is
+# idempotent; every step is bounded by `timeout`; the tests kill every process they start. Ends
+# with the line `interop: N passed, N failed, 0 skipped`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export CARGO_TERM_COLOR=never
@@ -31,6 +32,8 @@ trap 'rm -f "$log"' EXIT
 status=0
 WSPROTO_INTEROP_REQUIRED=1 timeout 900 cargo test -q --all-features --test interop_peers -- --nocapture \
   2>&1 | tee "$log" || status=$?
+# wss:// rows: Node ws and tokio-tungstenite over TLS, both directions (tests/wss_interop.rs).
+WSPROTO_INTEROP_REQUIRED=1 timeout 300 cargo test -q --all-features --test wss_interop || status=$?
 echo "interop.sh: $(( $(date +%s) - started )) s"
 # The closing line, last.
 grep -E '^interop: [0-9]+ passed, [0-9]+ failed' "$log" | tail -1 || echo "interop: 0 passed, 1 failed"
