@@ -138,7 +138,7 @@
 //!
 //! | feature | what |
 //! | --- | --- |
-//! | `std` (default) | OS entropy for mask keys ([`OsRandom`]), `std::error::Error`, `IoSlice` output |
+//! | `std` (default) | mask keys from ChaCha12 seeded by OS entropy ([`OsRandom`]), `std::error::Error`, `IoSlice` output |
 //! | `deflate` | permessage-deflate (RFC 7692) via `flate2` |
 //! | `http` | conversions to and from the `http` crate's request and response types |
 //! | `blocking`, `tokio` | drivers over `std::io` and tokio streams |
