@@ -155,7 +155,18 @@ struct Inner<S> {
     release: Release,
     /// The connection's `websocket` span (feature `tracing`), entered in every poll.
     span: crate::trace::ConnSpan,
+    /// Bytes were written to the stream since its last successful flush: until then, a flush
+    /// with nothing queued need not poll the stream.
+    unflushed: bool,
+    /// Reads that returned data since the connection's deadline was last checked (see
+    /// [`TIMER_CHECK_READS`]).
+    reads_unchecked: u8,
 }
+
+/// The connection's deadline is checked before the reading task waits (the `Sleep` wakes it
+/// when the deadline comes), not on every turn of the read loop: that was two timer polls per
+/// echo. A stream that never makes the task wait still has it checked every this many reads.
+const TIMER_CHECK_READS: u8 = 32;
 
 /// A `Sleep` for a deadline that rarely moves (the keepalive and close deadlines change a few
 /// times a minute, not per message), polled only when it must be.
@@ -257,6 +268,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             stalled_since: None,
             write_timer: Timer::default(),
             release: Release::default(),
+            unflushed: false,
+            reads_unchecked: 0,
         }
     }
 
@@ -273,13 +286,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     /// Writes all queued output and flushes the stream.
     fn poll_flush_out(&mut self, cx: &mut Context<'_>, side: Side) -> Poll<io::Result<()>> {
         // Nothing queued and no half waiting (every poll of a busy connection, several times
-        // per message): only the stream's own flush, which is all the path below would do.
-        if self.conn.buffered_output() == 0
-            && self.write_waiters.iter().all(Option::is_none)
-            && let Poll::Ready(result) = Pin::new(&mut self.stream).poll_flush(cx)
-        {
-            self.stalled_since = None;
-            return Poll::Ready(result);
+        // per message): only the stream's own flush, which is all the path below would do, and
+        // not even that when nothing was written since the stream last flushed.
+        if self.conn.buffered_output() == 0 && self.write_waiters.iter().all(Option::is_none) {
+            if !self.unflushed {
+                self.stalled_since = None;
+                return Poll::Ready(Ok(()));
+            }
+            if let Poll::Ready(result) = self.poll_stream_flush(cx) {
+                self.stalled_since = None;
+                return Poll::Ready(result);
+            }
         }
         // The stream keeps one waker for writability. If the other half is waiting too, register
         // a waker for both, so neither depends on the other being polled again.
@@ -307,7 +324,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         let mut progressed = false;
         let result = loop {
             if self.conn.buffered_output() == 0 {
-                break Pin::new(&mut self.stream).poll_flush(cx);
+                break self.poll_stream_flush(cx);
             }
             if self.conn.buffered_output() > SMALL_TRAFFIC {
                 self.release.large = true;
@@ -327,6 +344,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 Poll::Ready(Ok(0)) => break Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
                 Poll::Ready(Ok(n)) => {
                     self.conn.consume_output(n);
+                    self.unflushed = true;
                     progressed = true;
                     self.stalled_since = None;
                 }
@@ -340,6 +358,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             for waker in self.write_waiters.iter_mut().filter_map(Option::take) {
                 waker.wake();
             }
+        }
+        result
+    }
+
+    /// The stream's own flush; a success means nothing written is held back in it.
+    fn poll_stream_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let result = Pin::new(&mut self.stream).poll_flush(cx);
+        if let Poll::Ready(Ok(())) = result {
+            self.unflushed = false;
         }
         result
     }
@@ -433,13 +460,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 self.done = true;
                 return Poll::Ready(None);
             }
-            if self.poll_deadline(cx) {
-                self.handle_timeout();
-                continue;
+            if self.reads_unchecked >= TIMER_CHECK_READS {
+                self.reads_unchecked = 0;
+                if self.poll_deadline(cx) {
+                    self.handle_timeout();
+                    continue;
+                }
             }
             if self.read_eof || !self.conn.wants_input() {
                 // Nothing more to read, or too much output waiting: the peer's bytes stay in the
                 // kernel until the output drains (the flush above will wake us) or a timer runs.
+                if self.poll_deadline(cx) {
+                    self.handle_timeout();
+                    continue;
+                }
                 return Poll::Pending;
             }
             // With input in progress, read straight into the connection's buffer. An idle
@@ -473,7 +507,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                     self.read_eof = true;
                     self.conn.receive_eof();
                 }
-                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Ok(_)) => self.reads_unchecked += 1,
                 Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
                 // A reset once both close frames are exchanged is how some servers close TCP:
                 // it ends the transport like an end of input.
@@ -487,6 +521,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                     return Poll::Ready(Some(Err(Error::from(e))));
                 }
                 Poll::Pending => {
+                    // About to wait: the deadline must wake the task if it comes first.
+                    self.reads_unchecked = 0;
+                    if self.poll_deadline(cx) {
+                        self.handle_timeout();
+                        continue;
+                    }
                     if !direct {
                         // Nothing in flight: give the buffers back until the peer speaks.
                         self.release_when_idle(cx);
@@ -1087,6 +1127,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
 
     /// The stream. Reading or writing it directly corrupts the connection.
     pub fn get_mut(&mut self) -> &mut S {
+        // What is done to it here is unknown: the next flush polls it.
+        self.inner.unflushed = true;
         &mut self.inner.stream
     }
 
