@@ -161,6 +161,10 @@ struct Inner<S> {
     /// Reads that returned data since the connection's deadline was last checked (see
     /// [`TIMER_CHECK_READS`]).
     reads_unchecked: u8,
+    /// The connection had no event the last time it was asked, and has been given no input
+    /// and no call since: asking again (as the first turn of every read after a wake did) is
+    /// skipped. Anything that reaches the connection otherwise clears it.
+    no_event: bool,
 }
 
 /// The connection's deadline is checked before the reading task waits (the `Sleep` wakes it
@@ -270,11 +274,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             release: Release::default(),
             unflushed: false,
             reads_unchecked: 0,
+            no_event: false,
         }
     }
 
     /// Runs the connection's timers, noting when they dropped queued output.
     fn handle_timeout(&mut self) {
+        self.no_event = false;
         let before = self.conn.buffered_output();
         let now = self.now();
         self.conn.handle_timeout(now);
@@ -407,7 +413,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             return Poll::Ready(Some(Err(Error::Io(e))));
         }
         loop {
-            if self.error.is_none() {
+            if self.error.is_none() && !self.no_event {
                 let before = self.conn.buffered_output();
                 match self.conn.poll_event() {
                     Ok(Some(event)) => {
@@ -421,7 +427,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                         }
                         return Poll::Ready(Some(Ok(event)));
                     }
-                    Ok(None) => {}
+                    Ok(None) => self.no_event = true,
                     Err(e) => {
                         if before > 0 && self.conn.buffered_output() == 0 {
                             self.output_dropped = true;
@@ -486,6 +492,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 let n = buf.filled().len();
                 if n > 0 {
                     self.conn.commit(n);
+                    self.no_event = false;
                 }
                 // The connection's buffer is at least 16 KiB.
                 self.release.large = true;
@@ -496,6 +503,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 let read = Pin::new(&mut self.stream).poll_read(cx, &mut buf);
                 let n = buf.filled().len();
                 if n > 0 {
+                    self.no_event = false;
                     self.conn.receive(buf.filled());
                     self.release.active = true;
                     self.release.large |= n > SMALL_TRAFFIC;
@@ -505,6 +513,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             match read {
                 Poll::Ready(Ok(0)) => {
                     self.read_eof = true;
+                    self.no_event = false;
                     self.conn.receive_eof();
                 }
                 Poll::Ready(Ok(_)) => self.reads_unchecked += 1,
@@ -513,6 +522,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 // it ends the transport like an end of input.
                 Poll::Ready(Err(_)) if self.conn.state() == crate::State::Closed => {
                     self.read_eof = true;
+                    self.no_event = false;
                     self.conn.receive_eof();
                 }
                 Poll::Ready(Err(e)) => {
@@ -595,7 +605,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
 
     fn queue(&mut self, message: Message) -> Result<(), Error> {
         crate::trace::enter_span!(self.span);
-        self.conn.send(message).map_err(Error::Send)
+        self.conn_mut().send(message).map_err(Error::Send)
+    }
+
+    /// The connection, for a call from outside the read loop: the next read asks it for an
+    /// event again.
+    fn conn_mut(&mut self) -> &mut Connection {
+        self.no_event = false;
+        &mut self.conn
     }
 
     /// Writes everything queued for the writing side. While the transport does not take it,
@@ -645,7 +662,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         crate::trace::enter_span!(self.span);
         if self.conn.state() == crate::State::Open {
             // Only fails when a close was already sent.
-            let _ = self.conn.close(CloseCode::NORMAL, "");
+            let _ = self.conn_mut().close(CloseCode::NORMAL, "");
         }
         self.poll_flush(cx, side)
     }
@@ -1084,7 +1101,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// Starts the close handshake with `code` and `reason` (at most 123 bytes) and writes the
     /// close frame. Then keep reading until [`read`](Self::read) returns [`Error::Closed`].
     pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
-        self.inner.conn.close(code, reason).map_err(Error::Send)?;
+        self.inner
+            .conn_mut()
+            .close(code, reason)
+            .map_err(Error::Send)?;
         self.flush().await
     }
 
@@ -1117,7 +1137,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// The connection state machine, for the calls this type does not wrap (streamed sends,
     /// pongs). What it queues is written by the next flush, send or read.
     pub fn connection_mut(&mut self) -> &mut Connection {
-        &mut self.inner.conn
+        self.inner.conn_mut()
     }
 
     /// The stream.
@@ -1279,7 +1299,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketWriter<S> {
     /// peer's reply and then ends.
     pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
         lock(&self.shared)
-            .conn
+            .conn_mut()
             .close(code, reason)
             .map_err(Error::Send)?;
         self.flush().await
@@ -1293,7 +1313,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketWriter<S> {
     /// Runs `f` on the connection state machine (for its state, or the calls this type does
     /// not wrap). What it queues is written by the next flush, send or read.
     pub fn with_connection<R>(&mut self, f: impl FnOnce(&mut Connection) -> R) -> R {
-        f(&mut lock(&self.shared).conn)
+        f(lock(&self.shared).conn_mut())
     }
 }
 
