@@ -290,19 +290,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     }
 
     /// Writes all queued output and flushes the stream.
+    #[inline]
     fn poll_flush_out(&mut self, cx: &mut Context<'_>, side: Side) -> Poll<io::Result<()>> {
-        // Nothing queued and no half waiting (every poll of a busy connection, several times
-        // per message): only the stream's own flush, which is all the path below would do, and
-        // not even that when nothing was written since the stream last flushed.
-        if self.conn.buffered_output() == 0 && self.write_waiters.iter().all(Option::is_none) {
-            if !self.unflushed {
-                self.stalled_since = None;
-                return Poll::Ready(Ok(()));
-            }
-            if let Poll::Ready(result) = self.poll_stream_flush(cx) {
-                self.stalled_since = None;
-                return Poll::Ready(result);
-            }
+        // Nothing queued, nothing written since the stream last flushed and no half waiting
+        // (several times per message on a busy connection): done, without a call.
+        if !self.unflushed
+            && self.conn.buffered_output() == 0
+            && self.write_waiters.iter().all(Option::is_none)
+        {
+            self.stalled_since = None;
+            return Poll::Ready(Ok(()));
+        }
+        self.poll_flush_out_slow(cx, side)
+    }
+
+    #[inline(never)]
+    fn poll_flush_out_slow(&mut self, cx: &mut Context<'_>, side: Side) -> Poll<io::Result<()>> {
+        // Nothing queued and no half waiting: only the stream's own flush, which is all the
+        // path below would do.
+        if self.conn.buffered_output() == 0
+            && self.write_waiters.iter().all(Option::is_none)
+            && let Poll::Ready(result) = self.poll_stream_flush(cx)
+        {
+            self.stalled_since = None;
+            return Poll::Ready(result);
         }
         // The stream keeps one waker for writability. If the other half is waiting too, register
         // a waker for both, so neither depends on the other being polled again.
