@@ -165,6 +165,8 @@ struct Inner<S> {
     /// and no call since: asking again (as the first turn of every read after a wake did) is
     /// skipped. Anything that reaches the connection otherwise clears it.
     no_event: bool,
+    /// The connection's last deadline and its instant.
+    deadline_at: Option<(std::time::Duration, Instant)>,
 }
 
 /// The connection's deadline is checked before the reading task waits (the `Sleep` wakes it
@@ -290,6 +292,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             unflushed: false,
             reads_unchecked: 0,
             no_event: false,
+            deadline_at: None,
         }
     }
 
@@ -416,10 +419,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             // A timer that starts now (keepalive at the start, the close timeout on closing).
             Some(deadline) if deadline.is_zero() => true,
             // A deadline too far away to represent never comes.
-            Some(deadline) => self
-                .origin
-                .checked_add(deadline)
-                .is_some_and(|at| self.timer.poll_until(at, cx)),
+            Some(deadline) => {
+                let at = match self.deadline_at {
+                    // The same deadline as last time (nearly always): its instant is known.
+                    Some((d, at)) if d == deadline => at,
+                    _ => match self.origin.checked_add(deadline) {
+                        Some(at) => self.deadline_at.insert((deadline, at)).1,
+                        None => return false,
+                    },
+                };
+                self.timer.poll_until(at, cx)
+            }
         }
     }
 
