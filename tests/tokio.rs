@@ -397,6 +397,31 @@ async fn close_timeout_ends_a_close_the_peer_never_answers() {
 }
 
 #[tokio::test]
+async fn close_timeout_ends_a_close_while_the_peer_floods_messages() {
+    limited(async {
+        let config = Config::default().close_timeout(Some(Duration::from_millis(100)));
+        let (mut raw, mut server) = raw_client(config).await;
+        // Many small frames per write, as fast as the server takes them: its reads nearly always
+        // find input, and the timer must still run.
+        let batch: Vec<u8> = (0..256)
+            .flat_map(|_| frame(0x2, true, b"flood", true))
+            .collect();
+        let flood = tokio::spawn(async move { while raw.write_all(&batch).await.is_ok() {} });
+        server.close(CloseCode::NORMAL, "").await.unwrap();
+        loop {
+            match server.read().await {
+                Ok(_) => {}
+                Err(Error::Connection(wsproto::Error::CloseTimeout)) => break,
+                Err(other) => panic!("{other:?}"),
+            }
+        }
+        drop(server);
+        flood.abort();
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn slow_reader_buffers_then_receives_everything() {
     limited(async {
         let (client, mut server) = ws_pair(uncompressed()).await;

@@ -155,7 +155,24 @@ struct Inner<S> {
     release: Release,
     /// The connection's `websocket` span (feature `tracing`), entered in every poll.
     span: crate::trace::ConnSpan,
+    /// Bytes were written to the stream since its last successful flush: until then, a flush
+    /// with nothing queued need not poll the stream.
+    unflushed: bool,
+    /// Reads that returned data since the connection's deadline was last checked (see
+    /// [`TIMER_CHECK_READS`]).
+    reads_unchecked: u8,
+    /// The connection had no event the last time it was asked, and has been given no input
+    /// and no call since: asking again (as the first turn of every read after a wake did) is
+    /// skipped. Anything that reaches the connection otherwise clears it.
+    no_event: bool,
+    /// The connection's last deadline and its instant.
+    deadline_at: Option<(std::time::Duration, Instant)>,
 }
+
+/// The connection's deadline is checked before the reading task waits (the `Sleep` wakes it
+/// when the deadline comes), not on every turn of the read loop: that was two timer polls per
+/// echo. A stream that never makes the task wait still has it checked every this many reads.
+const TIMER_CHECK_READS: u8 = 32;
 
 /// A `Sleep` for a deadline that rarely moves (the keepalive and close deadlines change a few
 /// times a minute, not per message), polled only when it must be.
@@ -176,7 +193,22 @@ struct Timer {
 
 impl Timer {
     /// Arms the timer for `at` (creating or moving it); returns whether `at` has passed.
+    #[inline]
     fn poll_until(&mut self, at: Instant, cx: &mut Context<'_>) -> bool {
+        // Armed for this deadline, and it wakes this task (every wait of a busy connection):
+        // an inlined check.
+        if let Some(sleep) = &self.sleep
+            && sleep.deadline() == at
+            && !sleep.is_elapsed()
+            && self.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker()))
+        {
+            return false;
+        }
+        self.poll_until_slow(at, cx)
+    }
+
+    #[inline(never)]
+    fn poll_until_slow(&mut self, at: Instant, cx: &mut Context<'_>) -> bool {
         let sleep = match &mut self.sleep {
             Some(sleep) if sleep.deadline() == at => {
                 if !sleep.is_elapsed()
@@ -257,11 +289,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             stalled_since: None,
             write_timer: Timer::default(),
             release: Release::default(),
+            unflushed: false,
+            reads_unchecked: 0,
+            no_event: false,
+            deadline_at: None,
         }
     }
 
     /// Runs the connection's timers, noting when they dropped queued output.
     fn handle_timeout(&mut self) {
+        self.no_event = false;
         let before = self.conn.buffered_output();
         let now = self.now();
         self.conn.handle_timeout(now);
@@ -271,12 +308,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     }
 
     /// Writes all queued output and flushes the stream.
+    #[inline]
     fn poll_flush_out(&mut self, cx: &mut Context<'_>, side: Side) -> Poll<io::Result<()>> {
-        // Nothing queued and no half waiting (every poll of a busy connection, several times
-        // per message): only the stream's own flush, which is all the path below would do.
+        // Nothing queued, nothing written since the stream last flushed and no half waiting
+        // (several times per message on a busy connection): done, without a call.
+        if !self.unflushed
+            && self.conn.buffered_output() == 0
+            && self.write_waiters.iter().all(Option::is_none)
+        {
+            self.stalled_since = None;
+            return Poll::Ready(Ok(()));
+        }
+        self.poll_flush_out_slow(cx, side)
+    }
+
+    #[inline(never)]
+    fn poll_flush_out_slow(&mut self, cx: &mut Context<'_>, side: Side) -> Poll<io::Result<()>> {
+        // Nothing queued and no half waiting: only the stream's own flush, which is all the
+        // path below would do.
         if self.conn.buffered_output() == 0
             && self.write_waiters.iter().all(Option::is_none)
-            && let Poll::Ready(result) = Pin::new(&mut self.stream).poll_flush(cx)
+            && let Poll::Ready(result) = self.poll_stream_flush(cx)
         {
             self.stalled_since = None;
             return Poll::Ready(result);
@@ -307,7 +359,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         let mut progressed = false;
         let result = loop {
             if self.conn.buffered_output() == 0 {
-                break Pin::new(&mut self.stream).poll_flush(cx);
+                break self.poll_stream_flush(cx);
             }
             if self.conn.buffered_output() > SMALL_TRAFFIC {
                 self.release.large = true;
@@ -327,6 +379,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 Poll::Ready(Ok(0)) => break Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
                 Poll::Ready(Ok(n)) => {
                     self.conn.consume_output(n);
+                    self.unflushed = true;
                     progressed = true;
                     self.stalled_since = None;
                 }
@@ -344,6 +397,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         result
     }
 
+    /// The stream's own flush; a success means nothing written is held back in it.
+    fn poll_stream_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let result = Pin::new(&mut self.stream).poll_flush(cx);
+        if let Poll::Ready(Ok(())) = result {
+            self.unflushed = false;
+        }
+        result
+    }
+
     /// The connection's clock.
     fn now(&self) -> std::time::Duration {
         Instant::now().saturating_duration_since(self.origin)
@@ -357,10 +419,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             // A timer that starts now (keepalive at the start, the close timeout on closing).
             Some(deadline) if deadline.is_zero() => true,
             // A deadline too far away to represent never comes.
-            Some(deadline) => self
-                .origin
-                .checked_add(deadline)
-                .is_some_and(|at| self.timer.poll_until(at, cx)),
+            Some(deadline) => {
+                let at = match self.deadline_at {
+                    // The same deadline as last time (nearly always): its instant is known.
+                    Some((d, at)) if d == deadline => at,
+                    _ => match self.origin.checked_add(deadline) {
+                        Some(at) => self.deadline_at.insert((deadline, at)).1,
+                        None => return false,
+                    },
+                };
+                self.timer.poll_until(at, cx)
+            }
         }
     }
 
@@ -380,7 +449,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             return Poll::Ready(Some(Err(Error::Io(e))));
         }
         loop {
-            if self.error.is_none() {
+            if self.error.is_none() && !self.no_event {
                 let before = self.conn.buffered_output();
                 match self.conn.poll_event() {
                     Ok(Some(event)) => {
@@ -394,7 +463,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                         }
                         return Poll::Ready(Some(Ok(event)));
                     }
-                    Ok(None) => {}
+                    Ok(None) => self.no_event = true,
                     Err(e) => {
                         if before > 0 && self.conn.buffered_output() == 0 {
                             self.output_dropped = true;
@@ -433,13 +502,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 self.done = true;
                 return Poll::Ready(None);
             }
-            if self.poll_deadline(cx) {
-                self.handle_timeout();
-                continue;
+            if self.reads_unchecked >= TIMER_CHECK_READS {
+                self.reads_unchecked = 0;
+                if self.poll_deadline(cx) {
+                    self.handle_timeout();
+                    continue;
+                }
             }
             if self.read_eof || !self.conn.wants_input() {
                 // Nothing more to read, or too much output waiting: the peer's bytes stay in the
                 // kernel until the output drains (the flush above will wake us) or a timer runs.
+                if self.poll_deadline(cx) {
+                    self.handle_timeout();
+                    continue;
+                }
                 return Poll::Pending;
             }
             // With input in progress, read straight into the connection's buffer. An idle
@@ -452,6 +528,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 let n = buf.filled().len();
                 if n > 0 {
                     self.conn.commit(n);
+                    self.no_event = false;
                 }
                 // The connection's buffer is at least 16 KiB.
                 self.release.large = true;
@@ -462,6 +539,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 let read = Pin::new(&mut self.stream).poll_read(cx, &mut buf);
                 let n = buf.filled().len();
                 if n > 0 {
+                    self.no_event = false;
                     self.conn.receive(buf.filled());
                     self.release.active = true;
                     self.release.large |= n > SMALL_TRAFFIC;
@@ -471,14 +549,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             match read {
                 Poll::Ready(Ok(0)) => {
                     self.read_eof = true;
+                    self.no_event = false;
                     self.conn.receive_eof();
                 }
-                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Ok(_)) => self.reads_unchecked += 1,
                 Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
                 // A reset once both close frames are exchanged is how some servers close TCP:
                 // it ends the transport like an end of input.
                 Poll::Ready(Err(_)) if self.conn.state() == crate::State::Closed => {
                     self.read_eof = true;
+                    self.no_event = false;
                     self.conn.receive_eof();
                 }
                 Poll::Ready(Err(e)) => {
@@ -487,6 +567,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                     return Poll::Ready(Some(Err(Error::from(e))));
                 }
                 Poll::Pending => {
+                    // About to wait: the deadline must wake the task if it comes first.
+                    self.reads_unchecked = 0;
+                    if self.poll_deadline(cx) {
+                        self.handle_timeout();
+                        continue;
+                    }
                     if !direct {
                         // Nothing in flight: give the buffers back until the peer speaks.
                         self.release_when_idle(cx);
@@ -555,7 +641,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
 
     fn queue(&mut self, message: Message) -> Result<(), Error> {
         crate::trace::enter_span!(self.span);
-        self.conn.send(message).map_err(Error::Send)
+        self.conn_mut().send(message).map_err(Error::Send)
+    }
+
+    /// The connection, for a call from outside the read loop: the next read asks it for an
+    /// event again.
+    fn conn_mut(&mut self) -> &mut Connection {
+        self.no_event = false;
+        &mut self.conn
     }
 
     /// Writes everything queued for the writing side. While the transport does not take it,
@@ -605,7 +698,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         crate::trace::enter_span!(self.span);
         if self.conn.state() == crate::State::Open {
             // Only fails when a close was already sent.
-            let _ = self.conn.close(CloseCode::NORMAL, "");
+            let _ = self.conn_mut().close(CloseCode::NORMAL, "");
         }
         self.poll_flush(cx, side)
     }
@@ -1044,7 +1137,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// Starts the close handshake with `code` and `reason` (at most 123 bytes) and writes the
     /// close frame. Then keep reading until [`read`](Self::read) returns [`Error::Closed`].
     pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
-        self.inner.conn.close(code, reason).map_err(Error::Send)?;
+        self.inner
+            .conn_mut()
+            .close(code, reason)
+            .map_err(Error::Send)?;
         self.flush().await
     }
 
@@ -1077,7 +1173,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// The connection state machine, for the calls this type does not wrap (streamed sends,
     /// pongs). What it queues is written by the next flush, send or read.
     pub fn connection_mut(&mut self) -> &mut Connection {
-        &mut self.inner.conn
+        self.inner.conn_mut()
     }
 
     /// The stream.
@@ -1087,6 +1183,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
 
     /// The stream. Reading or writing it directly corrupts the connection.
     pub fn get_mut(&mut self) -> &mut S {
+        // What is done to it here is unknown: the next flush polls it.
+        self.inner.unflushed = true;
         &mut self.inner.stream
     }
 
@@ -1237,7 +1335,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketWriter<S> {
     /// peer's reply and then ends.
     pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
         lock(&self.shared)
-            .conn
+            .conn_mut()
             .close(code, reason)
             .map_err(Error::Send)?;
         self.flush().await
@@ -1251,7 +1349,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketWriter<S> {
     /// Runs `f` on the connection state machine (for its state, or the calls this type does
     /// not wrap). What it queues is written by the next flush, send or read.
     pub fn with_connection<R>(&mut self, f: impl FnOnce(&mut Connection) -> R) -> R {
-        f(&mut lock(&self.shared).conn)
+        f(lock(&self.shared).conn_mut())
     }
 }
 
