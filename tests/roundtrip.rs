@@ -31,6 +31,23 @@ enum Op {
     /// A streamed text message: parts, each optionally followed by a control frame.
     StreamText(Vec<(String, Option<Ctl>)>),
     StreamBinary(Vec<(Vec<u8>, Option<Ctl>)>),
+    /// A whole message of this many bytes (text if `text`) sent with `send_*_through`, the
+    /// writer taking `takes[i]` bytes on its i-th call (cycled; more than offered is clamped).
+    Through {
+        len: usize,
+        text: bool,
+        takes: Vec<usize>,
+    },
+}
+
+fn through(max_len: usize) -> impl Strategy<Value = Op> {
+    let take = prop_oneof![0usize..=3, 1usize..=20, 1usize..=70_000, Just(usize::MAX),];
+    (
+        0..=max_len,
+        any::<bool>(),
+        prop::collection::vec(take, 1..5),
+    )
+        .prop_map(|(len, text, takes)| Op::Through { len, text, takes })
 }
 
 fn ctl() -> impl Strategy<Value = Ctl> {
@@ -59,12 +76,14 @@ fn op(large: bool) -> BoxedStrategy<Op> {
             .prop_map(Op::StreamText),
         2 => prop::collection::vec((small_binary(), prop::option::of(ctl())), 1..5)
             .prop_map(Op::StreamBinary),
+        1 => through(300),
     ];
     if large {
         prop_oneof![
             6 => small,
             1 => (0usize..=256 * 1024).prop_map(Op::LargeText),
             1 => (0usize..=256 * 1024).prop_map(Op::LargeBinary),
+            2 => through(256 * 1024),
         ]
         .boxed()
     } else {
@@ -109,12 +128,89 @@ struct Sent {
     pings: Vec<Vec<u8>>,
 }
 
-/// Performs `ops` (and the optional close) on `c`.
-fn perform(c: &mut Connection, ops: &[Op], close: &Option<(u16, String)>) -> Sent {
+/// Sends a whole message through `send_*_through`, the writer appending what it takes to
+/// `wire`; checks which messages are written through, the slices offered and the count
+/// returned.
+fn send_through(
+    c: &mut Connection,
+    payload: &[u8],
+    text: bool,
+    takes: &[usize],
+    wire: &mut Vec<u8>,
+) {
+    let config = c.config();
+    let eligible = c.role() == Role::Server
+        && payload.len() >= config.zero_copy_threshold
+        && config
+            .max_send_frame_size
+            .is_none_or(|max| payload.len() <= max.max(1));
+    let waiting = c.buffered_output();
+    let mut calls = 0;
+    let mut taken = 0;
+    let mut writer = |runs: &[&[u8]]| {
+        assert!(!runs.is_empty() && runs.len() <= 8, "{} slices", runs.len());
+        assert!(runs.iter().all(|r| !r.is_empty()), "an empty slice");
+        let take = takes[calls % takes.len()];
+        calls += 1;
+        let mut left = take;
+        for run in runs {
+            let n = left.min(run.len());
+            wire.extend_from_slice(&run[..n]);
+            left -= n;
+        }
+        taken += take - left;
+        take
+    };
+    let written = if text {
+        c.send_text_through(std::str::from_utf8(payload).unwrap(), &mut writer)
+    } else {
+        c.send_binary_through(payload, &mut writer)
+    }
+    .unwrap();
+    if !eligible {
+        assert_eq!((calls, written), (0, 0), "written through, not eligible");
+    }
+    assert_eq!(written, taken);
+    if eligible {
+        assert!(calls >= 1);
+    }
+    // Everything offered and not taken is queued: nothing lost, nothing doubled.
+    let header = match payload.len() {
+        0..=125 => 2,
+        126..=65535 => 4,
+        _ => 10,
+    };
+    if eligible {
+        assert_eq!(
+            c.buffered_output() + written,
+            waiting + header + payload.len()
+        );
+    }
+}
+
+/// Performs `ops` (and the optional close) on `c`; bytes written through by `Op::Through` are
+/// appended to `wire` (the rest of the output follows them).
+fn perform(
+    c: &mut Connection,
+    ops: &[Op],
+    close: &Option<(u16, String)>,
+    wire: &mut Vec<u8>,
+) -> Sent {
     let mut expected = Vec::new();
     let mut pings = Vec::new();
     for op in ops {
         match op {
+            Op::Through { len, text, takes } => {
+                if *text {
+                    let s = large_text(*len);
+                    send_through(c, s.as_bytes(), true, takes, wire);
+                    expected.push(Event::Text(Utf8Bytes::from(s)));
+                } else {
+                    let b = pattern(*len);
+                    send_through(c, &b, false, takes, wire);
+                    expected.push(Event::Binary(Bytes::from(b)));
+                }
+            }
             Op::Text(s) => {
                 c.send_text(s).unwrap();
                 expected.push(Event::Text(Utf8Bytes::from(s.as_str())));
@@ -324,8 +420,9 @@ fn roundtrip(
     let mut config = Config::default();
     config.max_send_frame_size = frame_size;
     let mut tx = Connection::with_random(sender, config, seeded_rng(1));
-    let sent = perform(&mut tx, ops, close);
-    let wire = take_output(&mut tx);
+    let mut wire = Vec::new();
+    let sent = perform(&mut tx, ops, close, &mut wire);
+    wire.extend_from_slice(&take_output(&mut tx));
     assert_masking(sender, &parse_frames(&wire));
 
     let mut rx = conn(other(sender), Config::default().stream_messages(stream));
@@ -467,8 +564,9 @@ proptest! {
             },
             seeded_rng(3),
         );
-        perform(&mut tx, &ops, &close);
-        let mut wire = take_output(&mut tx);
+        let mut wire = Vec::new();
+        perform(&mut tx, &ops, &close, &mut wire);
+        wire.extend_from_slice(&take_output(&mut tx));
         // Damage the bytes: flip some, cut the end off.
         if !wire.is_empty() {
             for (at, x) in &corruption {
@@ -517,8 +615,9 @@ fn every_split_point_of_a_mixed_stream() {
             Config::default().max_send_frame_size(3),
             seeded_rng(9),
         );
-        let sent = perform(&mut tx, &ops, &Some((1000, "end".into())));
-        let wire = take_output(&mut tx);
+        let mut wire = Vec::new();
+        let sent = perform(&mut tx, &ops, &Some((1000, "end".into())), &mut wire);
+        wire.extend_from_slice(&take_output(&mut tx));
         for stream in [false, true] {
             let config = Config::default().stream_messages(stream);
             for i in 0..=wire.len() {

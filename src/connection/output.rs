@@ -209,6 +209,14 @@ impl OutputQueue {
         n
     }
 
+    /// Records that `n` bytes which never entered the queue were written right after everything
+    /// it held (a payload written through from the caller's slice): they advance the stream
+    /// position. The queue must be empty.
+    pub fn passed_through(&mut self, n: usize) {
+        debug_assert!(self.is_empty());
+        self.consumed += n as u64;
+    }
+
     /// Drops the first `n` waiting bytes (they were written).
     #[inline]
     pub fn consume(&mut self, mut n: usize) {

@@ -33,6 +33,9 @@ impl Payload<'_> {
     }
 }
 
+/// The most slices [`Connection::send_binary_through`] hands its writer at once.
+const THROUGH_SLICES: usize = 8;
+
 fn opcode_of(kind: MessageKind) -> OpCode {
     match kind {
         MessageKind::Text => OpCode::Text,
@@ -75,6 +78,129 @@ impl Connection {
             return Ok(());
         }
         self.send_data(MessageKind::Binary, Payload::Borrowed(data))
+    }
+
+    /// Sends a whole binary message, letting `write` take the frame straight from `data`: a
+    /// write-through send, for a large payload the caller only borrows. [`send_binary`]
+    /// copies the payload into the output and the transport copies it again; here the
+    /// transport's write is the only copy.
+    ///
+    /// `write` is given the frame as slices in stream order — the output already waiting, the
+    /// frame header, then `data` itself — and returns how many bytes of them (from the first
+    /// slice on) it wrote, 0 if the transport takes nothing now. It is called again only when
+    /// it wrote everything it was given and bytes remain (more output was waiting than one
+    /// call is given: at most 8 slices). Whatever it did not write is queued, `data` copied as
+    /// [`send_binary`] copies it, to be written from [`output`](Self::output) as usual. A
+    /// transport error is the caller's to keep: have `write` store it and return 0.
+    ///
+    /// This applies to a server's message of at least
+    /// [`Config::zero_copy_threshold`](crate::Config::zero_copy_threshold) bytes that goes as
+    /// one uncompressed frame. Anything else — a client's (which must be masked, so copied),
+    /// a short one, one compressed or split at
+    /// [`Config::max_send_frame_size`](crate::Config::max_send_frame_size) — is queued
+    /// exactly as [`send_binary`] queues it, and `write` is not called.
+    ///
+    /// Returns how many bytes `write` wrote, output waiting before included. Fails, queuing
+    /// nothing and calling nothing, as [`send_binary`] fails.
+    ///
+    /// ```
+    /// use std::io::{IoSlice, Write};
+    /// use wsproto::{Config, Connection, Role};
+    ///
+    /// let mut conn = Connection::new(Role::Server, Config::default());
+    /// let payload = vec![7u8; 60 * 1024];
+    /// let mut socket: Vec<u8> = Vec::new(); // any `Write`: a `TcpStream`, a TLS stream…
+    /// let mut error = None;
+    /// conn.send_binary_through(&payload, |runs| {
+    ///     let mut slices = [IoSlice::new(&[]); 8];
+    ///     for (slot, run) in slices.iter_mut().zip(runs) {
+    ///         *slot = IoSlice::new(run);
+    ///     }
+    ///     match socket.write_vectored(&slices[..runs.len()]) {
+    ///         Ok(n) => n,
+    ///         Err(e) => {
+    ///             error = Some(e);
+    ///             0
+    ///         }
+    ///     }
+    /// })?;
+    /// assert!(error.is_none());
+    /// // Whatever the socket did not take waits in `conn.output()`; here it took it all.
+    /// assert_eq!(conn.buffered_output(), 0);
+    /// assert_eq!(socket.len(), 4 + payload.len());
+    /// # Ok::<(), wsproto::SendError>(())
+    /// ```
+    ///
+    /// [`send_binary`]: Self::send_binary
+    pub fn send_binary_through(
+        &mut self,
+        data: &[u8],
+        write: impl FnMut(&[&[u8]]) -> usize,
+    ) -> Result<usize, SendError> {
+        self.send_through(MessageKind::Binary, data, write)
+    }
+
+    /// Sends a whole text message written through, as
+    /// [`send_binary_through`](Self::send_binary_through) sends a binary one.
+    pub fn send_text_through(
+        &mut self,
+        text: &str,
+        write: impl FnMut(&[&[u8]]) -> usize,
+    ) -> Result<usize, SendError> {
+        self.send_through(MessageKind::Text, text.as_bytes(), write)
+    }
+
+    fn send_through(
+        &mut self,
+        kind: MessageKind,
+        data: &[u8],
+        mut write: impl FnMut(&[&[u8]]) -> usize,
+    ) -> Result<usize, SendError> {
+        if !self.sends_in_one_plain_frame(data.len()) {
+            self.send_data(kind, Payload::Borrowed(data))?;
+            return Ok(0);
+        }
+        if self.role != Role::Server || data.len() < self.config.zero_copy_threshold {
+            self.write_frame_copied(opcode_of(kind), true, 0, data);
+            return Ok(0);
+        }
+        let (encoded, header_len) = encode_header(opcode_of(kind), true, 0, None, data.len());
+        self.out.push_slice(&encoded[..header_len]);
+        let mut written = 0;
+        let mut data_written = 0;
+        loop {
+            let mut slices: [&[u8]; THROUGH_SLICES] = [&[]; THROUGH_SLICES];
+            let runs = self.out.chunks(&mut slices[..THROUGH_SLICES - 1]);
+            let queued: usize = slices[..runs].iter().map(|run| run.len()).sum();
+            // The payload follows only once every waiting run is among the slices.
+            let rest = &data[data_written..];
+            let (count, offered) = if queued == self.out.len() && !rest.is_empty() {
+                slices[runs] = rest;
+                (runs + 1, queued + rest.len())
+            } else {
+                (runs, queued)
+            };
+            if offered == 0 {
+                break;
+            }
+            let n = write(&slices[..count]).min(offered);
+            written += n;
+            let from_queue = n.min(self.out.len());
+            self.out.consume(from_queue);
+            let from_data = n - from_queue;
+            if from_data > 0 {
+                self.out.passed_through(from_data);
+                data_written += from_data;
+            }
+            if n < offered || data_written == data.len() {
+                break;
+            }
+        }
+        let rest = &data[data_written..];
+        if !rest.is_empty() {
+            self.out.push_slice(rest);
+        }
+        Ok(written)
     }
 
     /// The common case of a whole message, checked at once: the connection is open, no

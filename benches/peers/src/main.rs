@@ -12,7 +12,9 @@
 //!   socket buffer is). Peers use their ordinary send call with a flush per message. Limit: the
 //!   header and a memcpy of the payload (a fused copy+mask for a client) in one write. Column
 //!   "wsproto send(Bytes)" shows the zero-copy alternative (`send(Message::Binary(Bytes))` and
-//!   one vectored write); the ratios use the `send_binary` column.
+//!   one vectored write) and column "wsproto send_binary_through" the write-through send (the
+//!   header and the borrowed payload in one vectored write); the ratios use the `send_binary`
+//!   column.
 //! - **mask**: in-place masking of 16 B / 125 B / 1 KiB / 16 KiB one byte past a 64-byte
 //!   boundary, with the libraries that export their masking function.
 //!
@@ -644,6 +646,43 @@ impl Contender for WsprotoEncodeShared {
     }
 }
 
+/// wsproto's write-through send: `send_binary_through` hands the header and the borrowed
+/// payload to one vectored write (a server's message of at least `Config::zero_copy_threshold`;
+/// anything else is queued as `send_binary` queues it), then any rest is written as usual.
+struct WsprotoEncodeThrough {
+    conn: wsproto::Connection,
+    sink: SinkStream,
+    payload: Vec<u8>,
+    count: usize,
+}
+
+impl Contender for WsprotoEncodeThrough {
+    fn run(&mut self, passes: usize) -> usize {
+        for _ in 0..passes * self.count {
+            let sink = &mut self.sink;
+            self.conn
+                .send_binary_through(&self.payload, |runs| {
+                    let mut slices = [io::IoSlice::new(&[]); 8];
+                    for (slot, run) in slices.iter_mut().zip(runs) {
+                        *slot = io::IoSlice::new(run);
+                    }
+                    sink.write_vectored(&slices[..runs.len()]).unwrap()
+                })
+                .unwrap();
+            loop {
+                let out = self.conn.output();
+                if out.is_empty() {
+                    break;
+                }
+                let n = self.sink.write(out).unwrap();
+                self.conn.consume_output(n);
+            }
+            self.sink.flush().unwrap();
+        }
+        self.sink.take_written()
+    }
+}
+
 struct TungsteniteEncode {
     ws: tungstenite::WebSocket<SinkStream>,
     payload: tungstenite::Bytes,
@@ -784,9 +823,10 @@ impl Contender for LimitEncode {
     }
 }
 
-const ENCODE_COLUMNS: [&str; 7] = [
+const ENCODE_COLUMNS: [&str; 8] = [
     "wsproto",
     "wsproto send(Bytes)",
+    "wsproto send_binary_through",
     "tungstenite",
     "fastwebsockets",
     "tokio-websockets",
@@ -845,6 +885,12 @@ fn encode_row(w: &EncodeWorkload) -> Row {
                 conn: wsproto::Connection::new(role, wsproto::Config::default()),
                 sink: SinkStream::new(),
                 payload: shared.clone(),
+                count: w.count,
+            }),
+            Box::new(WsprotoEncodeThrough {
+                conn: wsproto::Connection::new(role, wsproto::Config::default()),
+                sink: SinkStream::new(),
+                payload: payload.clone(),
                 count: w.count,
             }),
             Box::new(TungsteniteEncode {
