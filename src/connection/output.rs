@@ -107,6 +107,15 @@ impl OutputQueue {
         self.len += header_len;
     }
 
+    /// Appends a complete frame header, making room for `payload_len` more bytes after it
+    /// (appended by the caller to [`OutputQueue::tail`]).
+    #[inline]
+    pub fn push_header_bytes(&mut self, header: &[u8], payload_len: usize) {
+        self.tail.reserve(header.len() + payload_len);
+        self.tail.extend_from_slice(header);
+        self.len += header.len();
+    }
+
     /// The bytes of the tail not yet written.
     #[inline]
     fn tail_unwritten(&self) -> &[u8] {
@@ -182,11 +191,13 @@ impl OutputQueue {
     }
 
     /// The oldest contiguous run of waiting bytes (empty when nothing waits).
+    #[inline]
     pub fn first(&self) -> &[u8] {
-        match self.chunks.front() {
-            Some(chunk) => chunk,
-            None => self.tail_unwritten(),
+        if self.chunks.is_empty() {
+            // Small messages only ever use the tail: no chunk to look up.
+            return self.tail_unwritten();
         }
+        self.chunks.front().map_or(&[], |chunk| chunk)
     }
 
     /// The waiting runs in order, none empty.
@@ -219,15 +230,21 @@ impl OutputQueue {
 
     /// Drops the first `n` waiting bytes (they were written).
     #[inline]
-    pub fn consume(&mut self, mut n: usize) {
-        n = n.min(self.len);
+    pub fn consume(&mut self, n: usize) {
+        let n = n.min(self.len);
         self.len -= n;
         self.consumed += n as u64;
         if self.chunks.is_empty() {
             // Only the tail waits (small messages): no chunk to walk.
             self.consume_tail(n);
-            return;
+        } else {
+            self.consume_chunks(n);
         }
+    }
+
+    /// Drops the first `n` waiting bytes, chunks first (already counted by `consume`).
+    #[inline(never)]
+    fn consume_chunks(&mut self, mut n: usize) {
         while n > 0 {
             match self.chunks.front_mut() {
                 Some(chunk) if chunk.len() <= n => {

@@ -65,7 +65,7 @@ impl Connection {
     /// Queues a text message.
     pub fn send_text(&mut self, text: &str) -> Result<(), SendError> {
         if self.sends_in_one_plain_frame(text.len()) {
-            self.write_frame_copied(OpCode::Text, true, 0, text.as_bytes());
+            self.write_whole_frame(OpCode::Text, text.as_bytes());
             return Ok(());
         }
         self.send_data(MessageKind::Text, Payload::Borrowed(text.as_bytes()))
@@ -74,7 +74,7 @@ impl Connection {
     /// Queues a binary message (copied; use [`send`](Self::send) with `Bytes` to avoid the copy).
     pub fn send_binary(&mut self, data: &[u8]) -> Result<(), SendError> {
         if self.sends_in_one_plain_frame(data.len()) {
-            self.write_frame_copied(OpCode::Binary, true, 0, data);
+            self.write_whole_frame(OpCode::Binary, data);
             return Ok(());
         }
         self.send_data(MessageKind::Binary, Payload::Borrowed(data))
@@ -161,7 +161,7 @@ impl Connection {
             return Ok(0);
         }
         if self.role != Role::Server || data.len() < self.config.zero_copy_threshold {
-            self.write_frame_copied(opcode_of(kind), true, 0, data);
+            self.write_whole_frame(opcode_of(kind), data);
             return Ok(0);
         }
         let (encoded, header_len) = encode_header(opcode_of(kind), true, 0, None, data.len());
@@ -420,14 +420,54 @@ impl Connection {
         }
     }
 
-    /// Writes a frame whose payload is copied (masked, for a client) into the output.
+    /// Writes a whole message as one uncompressed frame, its payload copied into the output.
+    /// A server's short frame — the small-message hot path — is written inline; the rest
+    /// (masking, longer headers) out of line, so that this stays small.
     #[inline]
+    fn write_whole_frame(&mut self, opcode: OpCode, data: &[u8]) {
+        if data.len() > 125 {
+            self.write_frame_copied(opcode, true, 0, data);
+        } else if self.role == Role::Server {
+            self.write_short_server_frame(opcode, true, 0, data);
+        } else {
+            self.write_short_client_frame(opcode, data);
+        }
+    }
+
+    /// A client's short whole frame: a fixed six-byte header (two bytes, the key) and the
+    /// payload masked on its way into the output.
+    #[inline(never)]
+    fn write_short_client_frame(&mut self, opcode: OpCode, data: &[u8]) {
+        crate::trace::ws_trace!(opcode = ?opcode, fin = true, rsv = 0, len = data.len(), masked = true, "frame sent");
+        let mut key = [0u8; 4];
+        self.rng.fill(&mut key);
+        let [k0, k1, k2, k3] = key;
+        let header = [
+            0x80 | opcode.as_u8(),
+            0x80 | data.len() as u8,
+            k0,
+            k1,
+            k2,
+            k3,
+        ];
+        self.out.push_header_bytes(&header, data.len());
+        extend_masked(self.out.tail(), data, key, 0);
+        self.out.appended(data.len());
+    }
+
+    /// A short unmasked frame: the two header bytes need no general encoder (§5.2).
+    #[inline]
+    fn write_short_server_frame(&mut self, opcode: OpCode, fin: bool, rsv: u8, data: &[u8]) {
+        crate::trace::ws_trace!(opcode = ?opcode, fin, rsv, len = data.len(), masked = false, "frame sent");
+        let b0 = (u8::from(fin) << 7) | ((rsv & 0b111) << 4) | opcode.as_u8();
+        self.out.push_short_frame([b0, data.len() as u8], data);
+    }
+
+    /// Writes a frame whose payload is copied (masked, for a client) into the output.
+    #[inline(never)]
     fn write_frame_copied(&mut self, opcode: OpCode, fin: bool, rsv: u8, data: &[u8]) {
         if self.role == Role::Server && data.len() <= 125 {
-            // A short unmasked frame: the two header bytes need no general encoder (§5.2).
-            crate::trace::ws_trace!(opcode = ?opcode, fin, rsv, len = data.len(), masked = false, "frame sent");
-            let b0 = (u8::from(fin) << 7) | ((rsv & 0b111) << 4) | opcode.as_u8();
-            self.out.push_short_frame([b0, data.len() as u8], data);
+            self.write_short_server_frame(opcode, fin, rsv, data);
             return;
         }
         let mask = match self.role {
