@@ -242,6 +242,19 @@ fn main() {
             Role::Server,
         );
         encode_row(
+            &format!("{size} B server send_binary_through"),
+            1000,
+            // A writer that leaves the last 100 bytes offered: they are queued.
+            |c| {
+                c.send_binary_through(&payload, |runs| {
+                    let offered: usize = runs.iter().map(|r| r.len()).sum();
+                    offered.saturating_sub(100)
+                })
+                .unwrap();
+            },
+            Role::Server,
+        );
+        encode_row(
             &format!("{size} B server send(Bytes)"),
             1000,
             |c| c.send(Message::Binary(shared.clone())).unwrap(),
