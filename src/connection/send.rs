@@ -71,7 +71,10 @@ impl Connection {
         self.send_data(MessageKind::Text, Payload::Borrowed(text.as_bytes()))
     }
 
-    /// Queues a binary message (copied; use [`send`](Self::send) with `Bytes` to avoid the copy).
+    /// Queues a binary message, copied into the output. To avoid that copy, use
+    /// [`send`](Self::send) with `Bytes` (queued uncopied), or
+    /// [`send_binary_through`](Self::send_binary_through) to write a borrowed payload straight
+    /// to the transport.
     pub fn send_binary(&mut self, data: &[u8]) -> Result<(), SendError> {
         if self.sends_in_one_plain_frame(data.len()) {
             self.write_whole_frame(OpCode::Binary, data);
