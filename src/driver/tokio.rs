@@ -1105,7 +1105,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     pub async fn read(&mut self) -> Result<Message, Error> {
         poll_fn(|cx| self.inner.poll_message(cx))
             .await
-            .unwrap_or(Err(Error::Closed))
+            .unwrap_or_else(|| Err(Error::Closed))
     }
 
     /// Like [`read`](Self::read), but returns the connection's [`Event`]s, which include
@@ -1114,7 +1114,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     pub async fn read_event(&mut self) -> Result<Event, Error> {
         poll_fn(|cx| self.inner.poll_event(cx))
             .await
-            .unwrap_or(Err(Error::Closed))
+            .unwrap_or_else(|| Err(Error::Closed))
     }
 
     /// Queues `message` and writes everything queued.
@@ -1277,14 +1277,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketReader<S> {
     pub async fn read(&mut self) -> Result<Message, Error> {
         poll_fn(|cx| lock(&self.shared).poll_message(cx))
             .await
-            .unwrap_or(Err(Error::Closed))
+            .unwrap_or_else(|| Err(Error::Closed))
     }
 
     /// Waits for the next event; see [`WebSocketStream::read_event`].
     pub async fn read_event(&mut self) -> Result<Event, Error> {
         poll_fn(|cx| lock(&self.shared).poll_event(cx))
             .await
-            .unwrap_or(Err(Error::Closed))
+            .unwrap_or_else(|| Err(Error::Closed))
     }
 
     /// Puts the halves back together. Fails (returning both) if they come from different
