@@ -635,6 +635,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 Some(Err(e)) => return Poll::Ready(Some(Err(e))),
                 None => return Poll::Ready(None),
             };
+            // A whole data message (nearly every event) is the message itself: what `push`
+            // would return, without the call.
+            let event = match event {
+                Event::Text(text) => return Poll::Ready(Some(Ok(Message::Text(text)))),
+                Event::Binary(data) => return Poll::Ready(Some(Ok(Message::Binary(data)))),
+                event => event,
+            };
             match self.reassembly.push(event, &mut self.conn) {
                 Ok(Some(message)) => return Poll::Ready(Some(Ok(message))),
                 Ok(None) => {}
