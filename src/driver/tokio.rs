@@ -125,7 +125,8 @@ struct Inner<S> {
     conn: Connection,
     /// The origin of the connection's clock.
     origin: Instant,
-    /// The timer for the connection's next deadline.
+    /// The timer for the connection's next deadline and for giving the buffers back (see
+    /// [`Release`]), whichever comes first: one timer to look at before every wait, not two.
     timer: Timer,
     /// A connection error held back until the close frame it queued is written.
     error: Option<crate::Error>,
@@ -258,7 +259,6 @@ struct Release {
     /// A read or write larger than [`SMALL_TRAFFIC`] (or into the connection's own buffer)
     /// since the buffers were last released.
     large: bool,
-    timer: Timer,
 }
 
 fn output_dropped_error() -> io::Error {
@@ -412,23 +412,46 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     }
 
     /// Whether the connection's next deadline has come (then run `handle_timeout`); if not,
-    /// the timer wakes the task when it does.
+    /// the timer wakes the task when it does. The same timer runs the buffer release (see
+    /// [`Release`]), handled here when it comes first.
     fn poll_deadline(&mut self, cx: &mut Context<'_>) -> bool {
-        match self.conn.poll_timeout() {
-            None => false,
-            // A timer that starts now (keepalive at the start, the close timeout on closing).
-            Some(deadline) if deadline.is_zero() => true,
-            // A deadline too far away to represent never comes.
-            Some(deadline) => {
-                let at = match self.deadline_at {
+        loop {
+            let deadline_at = match self.conn.poll_timeout() {
+                None => None,
+                // A timer that starts now (keepalive at the start, the close timeout on closing).
+                Some(deadline) if deadline.is_zero() => return true,
+                Some(deadline) => match self.deadline_at {
                     // The same deadline as last time (nearly always): its instant is known.
-                    Some((d, at)) if d == deadline => at,
-                    _ => match self.origin.checked_add(deadline) {
-                        Some(at) => self.deadline_at.insert((deadline, at)).1,
-                        None => return false,
-                    },
-                };
-                self.timer.poll_until(at, cx)
+                    Some((d, at)) if d == deadline => Some(at),
+                    // A deadline too far away to represent never comes.
+                    _ => self
+                        .origin
+                        .checked_add(deadline)
+                        .map(|at| self.deadline_at.insert((deadline, at)).1),
+                },
+            };
+            let at = match (deadline_at, self.release.at) {
+                (Some(d), Some(r)) => d.min(r),
+                (Some(at), None) | (None, Some(at)) => at,
+                (None, None) => return false,
+            };
+            if !self.timer.poll_until(at, cx) {
+                return false;
+            }
+            if deadline_at == Some(at) {
+                return true;
+            }
+            // The release time came first.
+            let release = &mut self.release;
+            release.at = None;
+            if release.active {
+                // Input arrived meanwhile: look again after another quiet spell.
+                release.active = false;
+                release.at = Some(Instant::now() + RELEASE_DELAY);
+            } else {
+                // Only empty buffers are freed, so this is right whatever the task waits for.
+                self.conn.shrink_buffers();
+                *release = Release::default();
             }
         }
     }
@@ -567,15 +590,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                     return Poll::Ready(Some(Err(Error::from(e))));
                 }
                 Poll::Pending => {
+                    if !direct {
+                        // Nothing in flight: give the buffers back until the peer speaks.
+                        self.release_when_idle();
+                    }
                     // About to wait: the deadline must wake the task if it comes first.
                     self.reads_unchecked = 0;
                     if self.poll_deadline(cx) {
                         self.handle_timeout();
                         continue;
-                    }
-                    if !direct {
-                        // Nothing in flight: give the buffers back until the peer speaks.
-                        self.release_when_idle(cx);
                     }
                     return Poll::Pending;
                 }
@@ -583,36 +606,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         }
     }
 
-    /// With nothing to read: releases the buffers now after large traffic, else once the
-    /// connection has been quiet for [`RELEASE_DELAY`] (the timer wakes the task for that).
-    fn release_when_idle(&mut self, cx: &mut Context<'_>) {
+    /// With nothing to read: releases the buffers now after large traffic, else arms the
+    /// release for [`RELEASE_DELAY`] of quiet (run by the timer in
+    /// [`poll_deadline`](Self::poll_deadline), which must be polled after this).
+    #[inline]
+    fn release_when_idle(&mut self) {
         let release = &mut self.release;
+        if release.at.is_some() && !release.large {
+            // Armed (every wait of a busy connection).
+            return;
+        }
         // Nothing came since the last release (a new connection, or one that only writes):
         // there is little to keep, and no timer is worth arming.
-        if release.large || (release.at.is_none() && !release.active) {
+        if release.large || !release.active {
             self.conn.shrink_buffers();
             *release = Release::default();
             return;
         }
-        loop {
-            let at = match release.at {
-                Some(at) => at,
-                None => {
-                    release.active = false;
-                    *release.at.insert(Instant::now() + RELEASE_DELAY)
-                }
-            };
-            if !release.timer.poll_until(at, cx) {
-                return;
-            }
-            release.at = None;
-            if !release.active {
-                self.conn.shrink_buffers();
-                // The timer too: a quiet connection holds nothing.
-                *release = Release::default();
-                return;
-            }
-        }
+        release.active = false;
+        release.at = Some(Instant::now() + RELEASE_DELAY);
     }
 
     /// The next whole message: fragments (with `Config::stream_messages`) are joined.
@@ -622,6 +634,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 Some(Ok(event)) => event,
                 Some(Err(e)) => return Poll::Ready(Some(Err(e))),
                 None => return Poll::Ready(None),
+            };
+            // A whole data message (nearly every event) is the message itself: what `push`
+            // would return, without the call.
+            let event = match event {
+                Event::Text(text) => return Poll::Ready(Some(Ok(Message::Text(text)))),
+                Event::Binary(data) => return Poll::Ready(Some(Ok(Message::Binary(data)))),
+                event => event,
             };
             match self.reassembly.push(event, &mut self.conn) {
                 Ok(Some(message)) => return Poll::Ready(Some(Ok(message))),
@@ -1105,7 +1124,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     pub async fn read(&mut self) -> Result<Message, Error> {
         poll_fn(|cx| self.inner.poll_message(cx))
             .await
-            .unwrap_or(Err(Error::Closed))
+            .unwrap_or_else(|| Err(Error::Closed))
     }
 
     /// Like [`read`](Self::read), but returns the connection's [`Event`]s, which include
@@ -1114,13 +1133,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     pub async fn read_event(&mut self) -> Result<Event, Error> {
         poll_fn(|cx| self.inner.poll_event(cx))
             .await
-            .unwrap_or(Err(Error::Closed))
+            .unwrap_or_else(|| Err(Error::Closed))
     }
 
     /// Queues `message` and writes everything queued.
     pub async fn send(&mut self, message: Message) -> Result<(), Error> {
         self.inner.queue(message)?;
-        self.flush().await
+        // Not `self.flush().await`: one future fewer to step through per message.
+        poll_fn(|cx| self.inner.poll_flush(cx, Side::Write)).await
     }
 
     /// Queues `message` without writing it: [`flush`](Self::flush), the next
@@ -1277,14 +1297,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketReader<S> {
     pub async fn read(&mut self) -> Result<Message, Error> {
         poll_fn(|cx| lock(&self.shared).poll_message(cx))
             .await
-            .unwrap_or(Err(Error::Closed))
+            .unwrap_or_else(|| Err(Error::Closed))
     }
 
     /// Waits for the next event; see [`WebSocketStream::read_event`].
     pub async fn read_event(&mut self) -> Result<Event, Error> {
         poll_fn(|cx| lock(&self.shared).poll_event(cx))
             .await
-            .unwrap_or(Err(Error::Closed))
+            .unwrap_or_else(|| Err(Error::Closed))
     }
 
     /// Puts the halves back together. Fails (returning both) if they come from different
