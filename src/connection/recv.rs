@@ -81,6 +81,7 @@ impl Connection {
         Error::Protocol(error)
     }
 
+    #[inline(always)]
     fn step(&mut self) -> Result<Step, ProtocolError> {
         if self.reader.frame.is_none() {
             let Some((header, header_len)) = FrameHeader::parse(self.reader.input.received())?
