@@ -4,7 +4,7 @@
 //! payload from it (unmasking what arrived, taking, moving or discarding unmasked bytes), so a
 //! frame's position, masking phase and unmasked length always move together.
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 use crate::frame::FrameHeader;
 use crate::mask::{apply_mask, extend_masked};
@@ -84,6 +84,36 @@ impl Input {
     pub fn skip(&mut self, n: usize) {
         self.filled -= n;
         self.buf.advance(n);
+    }
+
+    /// Unmasks, in place, the payload of the frame at the front of the input, whose header is
+    /// `header_len` bytes and whose `len` payload bytes have all arrived; returns the payload.
+    /// The frame's only other step is [`Input::take_whole_frame`]: no [`FrameProgress`] exists.
+    #[inline]
+    pub fn unmask_whole_frame(
+        &mut self,
+        header_len: usize,
+        len: usize,
+        mask: Option<[u8; 4]>,
+    ) -> &[u8] {
+        let payload = &mut self.buf[header_len..header_len + len];
+        if let Some(key) = mask
+            && !payload.is_empty()
+        {
+            apply_mask(payload, key, 0);
+        }
+        payload
+    }
+
+    /// Takes the frame at the front of the input out of it (one split for header and payload)
+    /// and returns its payload, without a copy.
+    #[inline]
+    pub fn take_whole_frame(&mut self, header_len: usize, len: usize) -> Bytes {
+        let frame_len = header_len + len;
+        self.filled -= frame_len;
+        let mut frame = self.buf.split_to(frame_len).freeze();
+        frame.advance(header_len);
+        frame
     }
 
     /// Before gathering a frame of `frame_len` bytes that is larger than the allocation: moves

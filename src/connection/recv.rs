@@ -81,6 +81,7 @@ impl Connection {
         Error::Protocol(error)
     }
 
+    #[inline(always)]
     fn step(&mut self) -> Result<Step, ProtocolError> {
         if self.reader.frame.is_none() {
             let Some((header, header_len)) = FrameHeader::parse(self.reader.input.received())?
@@ -94,21 +95,24 @@ impl Connection {
             let whole_in_buffer = header.fin
                 && matches!(header.opcode, OpCode::Text | OpCode::Binary)
                 && !self.config.stream_messages;
-            r.input.skip(header_len);
-            let mut frame = FrameProgress::new(header);
-            if whole_in_buffer && header.rsv == 0 && r.input.len() >= frame_len {
+            if whole_in_buffer && header.rsv == 0 && r.input.len() - header_len >= frame_len {
                 // The common case, a small message whose frame has fully arrived: the same
-                // steps as below, without recording frame or message progress.
-                let payload = frame.unmask_arrived(&mut r.input);
+                // steps as below, without recording frame or message progress, and the header
+                // and payload split off the buffer together.
+                let payload = r
+                    .input
+                    .unmask_whole_frame(header_len, frame_len, header.mask);
                 let kind = if header.opcode == OpCode::Text {
                     utf8::validate(payload).map_err(|_| ProtocolError::InvalidUtf8)?;
                     MessageKind::Text
                 } else {
                     MessageKind::Binary
                 };
-                let payload = frame.take(&mut r.input, frame_len).freeze();
+                let payload = r.input.take_whole_frame(header_len, frame_len);
                 return Ok(Step::Event(data_event(kind, payload)));
             }
+            r.input.skip(header_len);
+            let frame = FrameProgress::new(header);
             // A message in one frame is handed out from the buffer, so the whole frame must
             // gather there.
             if whole_in_buffer {
