@@ -8,8 +8,10 @@
 //!
 //! - `net load`: echo load, one message in flight per connection (send, wait for the echo,
 //!   repeat), scenarios 100 x 20 B, 10 x 1 KiB, 200 x 16 KiB, 500 x 16 KiB; a fresh server per
-//!   (library, scenario); `LOAD_ROUNDS` (default 5) rounds of `LOAD_SECS` (default 1) seconds,
-//!   the median round's messages/s; the server's peak RSS (VmHWM).
+//!   (library, scenario), all of a scenario's servers up at once with their connections open;
+//!   `LOAD_ROUNDS` (default 5) rounds of `LOAD_SECS` (default 1) seconds in which the libraries
+//!   take turns (the order rotating each round, so that outside load falls on all alike), each
+//!   library's median round's messages/s; the server's peak RSS (VmHWM).
 //! - `net idle`: `IDLE_CONNS` (default 2000) handshaken silent connections per server, then one
 //!   16 KiB echo on each; the server's RSS growth per connection before and after.
 //!
@@ -248,20 +250,23 @@ fn tokio_connect(addr: std::net::SocketAddr) -> TcpStream {
     TcpStream::from_std(std_stream).expect("tokio stream")
 }
 
-/// Median messages/s over the rounds, and the server's peak RSS in KiB.
-fn load(lib: &str, s: &Scenario, rounds: usize, secs: f64) -> (f64, u64) {
-    let server = net::ServerChild::spawn(lib).expect("server");
-    let (rt, frame, echo) = load_client(s);
+/// Runs the echo load on `streams` (handshaken connections to one server) for `secs` seconds
+/// after nothing; returns the streams (no echo in flight) and the messages/s of that time.
+fn load_segment(
+    rt: &tokio::runtime::Runtime,
+    streams: Vec<TcpStream>,
+    frame: &Rc<Vec<u8>>,
+    echo: usize,
+    secs: f64,
+) -> (Vec<TcpStream>, f64) {
     let count = Rc::new(Cell::new(0u64));
     let stop = Rc::new(Cell::new(false));
-    let mut rates = Vec::new();
     rt.block_on(async {
         let local = tokio::task::LocalSet::new();
         local
             .run_until(async {
                 let mut tasks = Vec::new();
-                for _ in 0..s.conns {
-                    let mut stream = tokio_connect(server.addr);
+                for mut stream in streams {
                     let (frame, count, stop) = (frame.clone(), count.clone(), stop.clone());
                     tasks.push(tokio::task::spawn_local(async move {
                         let mut back = vec![0u8; echo];
@@ -270,25 +275,63 @@ fn load(lib: &str, s: &Scenario, rounds: usize, secs: f64) -> (f64, u64) {
                             stream.read_exact(&mut back).await.expect("read echo");
                             count.set(count.get() + 1);
                         }
+                        stream
                     }));
                 }
-                // Warm-up, then the rounds.
-                tokio::time::sleep(Duration::from_secs_f64(secs / 2.0)).await;
-                for _ in 0..rounds {
-                    let start = std::time::Instant::now();
-                    let before = count.get();
-                    tokio::time::sleep(Duration::from_secs_f64(secs)).await;
-                    rates.push((count.get() - before) as f64 / start.elapsed().as_secs_f64());
-                }
+                let start = std::time::Instant::now();
+                tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+                let rate = count.get() as f64 / start.elapsed().as_secs_f64();
                 stop.set(true);
+                let mut streams = Vec::new();
                 for t in tasks {
-                    let _ = t.await;
+                    streams.push(t.await.expect("load task"));
                 }
+                (streams, rate)
             })
-            .await;
-    });
-    rates.sort_by(f64::total_cmp);
-    (rates[rates.len() / 2], server.peak_rss_kib())
+            .await
+    })
+}
+
+/// Every library's median messages/s over the rounds, and its server's peak RSS in KiB. All
+/// servers run at once, each with its connections open; the rounds take turns, one library at
+/// a time in an order that rotates every round, so that load from elsewhere on the machine
+/// falls on every library alike (as `wsproto-peers` does).
+fn load(libs: &[&str], s: &Scenario, rounds: usize, secs: f64) -> Vec<(f64, u64)> {
+    let (rt, frame, echo) = load_client(s);
+    let servers: Vec<net::ServerChild> = libs
+        .iter()
+        .map(|l| net::ServerChild::spawn(l).expect("server"))
+        .collect();
+    let mut conns: Vec<Vec<TcpStream>> = servers
+        .iter()
+        .map(|server| {
+            let _guard = rt.enter();
+            (0..s.conns).map(|_| tokio_connect(server.addr)).collect()
+        })
+        .collect();
+    let mut rates = vec![Vec::new(); libs.len()];
+    // Warm-up (half a round each, not counted), then the rounds.
+    for round in 0..=rounds {
+        for k in 0..libs.len() {
+            let i = (round + k) % libs.len();
+            let secs = if round == 0 { secs / 2.0 } else { secs };
+            let (streams, rate) =
+                load_segment(&rt, std::mem::take(&mut conns[i]), &frame, echo, secs);
+            conns[i] = streams;
+            if round > 0 {
+                rates[i].push(rate);
+            }
+        }
+    }
+    drop(conns);
+    rates
+        .into_iter()
+        .zip(&servers)
+        .map(|(mut r, server)| {
+            r.sort_by(f64::total_cmp);
+            (r[r.len() / 2], server.peak_rss_kib())
+        })
+        .collect()
 }
 
 /// `net count`: a fixed number of echoes (`COUNT_MESSAGES`, default 20000, spread over the
@@ -363,7 +406,8 @@ fn main() {
             println!(
                 "Loopback echo, one message in flight per connection; servers on a current_thread \
                  runtime pinned to CPU 0, load generator on CPU 1; median of {rounds} rounds of \
-                 {secs} s. Cells: messages/s (server peak RSS).\n"
+                 {secs} s, the libraries taking turns within each round. Cells: messages/s (server \
+                 peak RSS).\n"
             );
             println!(
                 "| scenario | {} | ours ÷ best peer | ours peak RSS ÷ lowest peer's |",
@@ -378,11 +422,10 @@ fn main() {
                 {
                     continue;
                 }
-                let results: Vec<(f64, u64)> =
-                    libs.iter().map(|l| load(l, s, rounds, secs)).collect();
+                let results = load(&libs, s, rounds, secs);
                 let mut line = format!("| {} |", s.name());
                 for (rate, rss) in &results {
-                    line += &format!(" {:.1} k ({:.1} MiB) |", rate / 1e3, *rss as f64 / 1024.0);
+                    line += &format!(" {:.1} k ({:.2} MiB) |", rate / 1e3, *rss as f64 / 1024.0);
                 }
                 if libs[0] == "wsproto" && results.len() > 1 {
                     let best = results[1..].iter().map(|r| r.0).fold(0.0, f64::max);
