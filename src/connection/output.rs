@@ -93,27 +93,22 @@ impl OutputQueue {
 
     /// Appends the first `header_len` bytes of an encoded frame header, making room for
     /// `payload_len` more bytes after it (appended by the caller to [`OutputQueue::tail`]).
+    /// The array is copied whole (its size `N` is known: a fixed-size copy) and the unused end
+    /// cut off.
     #[inline]
-    pub fn push_header(
+    pub fn push_header<const N: usize>(
         &mut self,
-        header: &[u8; MAX_HEADER_LEN],
+        header: &[u8; N],
         header_len: usize,
         payload_len: usize,
     ) {
         let start = self.tail.len();
-        self.tail.reserve(MAX_HEADER_LEN + payload_len);
+        self.tail.reserve(N + payload_len);
         self.tail.extend_from_slice(header);
-        self.tail.truncate(start + header_len);
+        if header_len < N {
+            self.tail.truncate(start + header_len);
+        }
         self.len += header_len;
-    }
-
-    /// Appends a complete frame header, making room for `payload_len` more bytes after it
-    /// (appended by the caller to [`OutputQueue::tail`]).
-    #[inline]
-    pub fn push_header_bytes(&mut self, header: &[u8], payload_len: usize) {
-        self.tail.reserve(header.len() + payload_len);
-        self.tail.extend_from_slice(header);
-        self.len += header.len();
     }
 
     /// The bytes of the tail not yet written.

@@ -453,7 +453,7 @@ impl Connection {
             k2,
             k3,
         ];
-        self.out.push_header_bytes(&header, data.len());
+        self.out.push_header(&header, header.len(), data.len());
         extend_masked(self.out.tail(), data, key, 0);
         self.out.appended(data.len());
     }

@@ -261,6 +261,14 @@ struct Release {
     large: bool,
 }
 
+impl Release {
+    /// Starts a quiet spell: the buffers go back at its end unless input arrives first.
+    fn rearm(&mut self) {
+        self.active = false;
+        self.at = Some(Instant::now() + RELEASE_DELAY);
+    }
+}
+
 fn output_dropped_error() -> io::Error {
     io::Error::new(
         io::ErrorKind::TimedOut,
@@ -443,11 +451,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             }
             // The release time came first.
             let release = &mut self.release;
-            release.at = None;
             if release.active {
                 // Input arrived meanwhile: look again after another quiet spell.
-                release.active = false;
-                release.at = Some(Instant::now() + RELEASE_DELAY);
+                release.rearm();
             } else {
                 // Only empty buffers are freed, so this is right whatever the task waits for.
                 self.conn.shrink_buffers();
@@ -623,8 +629,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             *release = Release::default();
             return;
         }
-        release.active = false;
-        release.at = Some(Instant::now() + RELEASE_DELAY);
+        release.rearm();
     }
 
     /// The next whole message: fragments (with `Config::stream_messages`) are joined.

@@ -594,6 +594,20 @@ fn encode_payload(size: usize) -> Vec<u8> {
     (0..size).map(|i| (i * 7 + 3) as u8).collect()
 }
 
+/// Writes `conn`'s output to `sink` until drained, then flushes: a user's write loop.
+#[inline(always)]
+fn write_out(conn: &mut wsproto::Connection, sink: &mut SinkStream) {
+    loop {
+        let out = conn.output();
+        if out.is_empty() {
+            break;
+        }
+        let n = sink.write(out).unwrap();
+        conn.consume_output(n);
+    }
+    sink.flush().unwrap();
+}
+
 struct WsprotoEncode {
     conn: wsproto::Connection,
     sink: SinkStream,
@@ -605,15 +619,7 @@ impl Contender for WsprotoEncode {
     fn run(&mut self, passes: usize) -> usize {
         for _ in 0..passes * self.count {
             self.conn.send_binary(&self.payload).unwrap();
-            loop {
-                let out = self.conn.output();
-                if out.is_empty() {
-                    break;
-                }
-                let n = self.sink.write(out).unwrap();
-                self.conn.consume_output(n);
-            }
-            self.sink.flush().unwrap();
+            write_out(&mut self.conn, &mut self.sink);
         }
         self.sink.take_written()
     }
@@ -669,15 +675,7 @@ impl Contender for WsprotoEncodeThrough {
                     sink.write_vectored(&slices[..runs.len()]).unwrap()
                 })
                 .unwrap();
-            loop {
-                let out = self.conn.output();
-                if out.is_empty() {
-                    break;
-                }
-                let n = self.sink.write(out).unwrap();
-                self.conn.consume_output(n);
-            }
-            self.sink.flush().unwrap();
+            write_out(&mut self.conn, &mut self.sink);
         }
         self.sink.take_written()
     }
