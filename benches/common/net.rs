@@ -52,6 +52,23 @@ impl ServerChild {
     pub fn peak_rss_kib(&self) -> u64 {
         status_kib(self.child.id(), "VmHWM:")
     }
+
+    /// The CPU time the child's threads have run so far (user and kernel), in nanoseconds,
+    /// from `/proc/<pid>/task/*/schedstat` (0 where that is unavailable).
+    pub fn cpu_ns(&self) -> u64 {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", self.child.id())) else {
+            return 0;
+        };
+        tasks
+            .flatten()
+            .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+            .filter_map(|s| {
+                s.split_whitespace()
+                    .next()
+                    .and_then(|n| n.parse::<u64>().ok())
+            })
+            .sum()
+    }
 }
 
 impl Drop for ServerChild {

@@ -73,7 +73,14 @@ async fn minimal_handshake(stream: &mut TcpStream) -> std::io::Result<()> {
 
 async fn serve_wsproto(stream: TcpStream) {
     use wsproto::Message;
-    let Ok(mut ws) = wsproto::driver::tokio::WebSocketStream::accept(stream).await else {
+    // The defaults, but no keepalive: the peers' servers send no pings, and the load client (a
+    // raw socket reading fixed-size echoes) answers none, so a run longer than the keepalive
+    // interval plus its timeout (40 s) would end in an abort.
+    let mut options = wsproto::driver::Options::default();
+    options.config.keepalive_interval = None;
+    let Ok(mut ws) =
+        wsproto::driver::tokio::WebSocketStream::accept_with_options(stream, &options).await
+    else {
         return;
     };
     while let Ok(m) = ws.read().await {
@@ -251,14 +258,15 @@ fn tokio_connect(addr: std::net::SocketAddr) -> TcpStream {
 }
 
 /// Runs the echo load on `streams` (handshaken connections to one server) for `secs` seconds
-/// after nothing; returns the streams (no echo in flight) and the messages/s of that time.
+/// after nothing; returns the streams (no echo in flight), the messages/s of that time and the
+/// number of echoes completed.
 fn load_segment(
     rt: &tokio::runtime::Runtime,
     streams: Vec<TcpStream>,
     frame: &Rc<Vec<u8>>,
     echo: usize,
     secs: f64,
-) -> (Vec<TcpStream>, f64) {
+) -> (Vec<TcpStream>, f64, u64) {
     let count = Rc::new(Cell::new(0u64));
     let stop = Rc::new(Cell::new(false));
     rt.block_on(async {
@@ -286,17 +294,33 @@ fn load_segment(
                 for t in tasks {
                     streams.push(t.await.expect("load task"));
                 }
-                (streams, rate)
+                (streams, rate, count.get())
             })
             .await
     })
 }
 
-/// Every library's median messages/s over the rounds, and its server's peak RSS in KiB. All
-/// servers run at once, each with its connections open; the rounds take turns, one library at
-/// a time in an order that rotates every round, so that load from elsewhere on the machine
-/// falls on every library alike (as `wsproto-peers` does).
-fn load(libs: &[&str], s: &Scenario, rounds: usize, secs: f64) -> Vec<(f64, u64)> {
+/// One library's figures in a scenario.
+struct LoadResult {
+    /// The median messages/s over the rounds.
+    rate: f64,
+    /// The median server CPU time (user and kernel) per echo over the rounds, microseconds:
+    /// what ranks the servers when the load generator's core is the one that is saturated.
+    cpu_us: f64,
+    /// The server's peak RSS, KiB.
+    peak_rss_kib: u64,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Every library's figures over the rounds. All servers run at once, each with its connections
+/// open; the rounds take turns, one library at a time in an order that rotates every round, so
+/// that load from elsewhere on the machine falls on every library alike (as `wsproto-peers`
+/// does).
+fn load(libs: &[&str], s: &Scenario, rounds: usize, secs: f64) -> Vec<LoadResult> {
     let (rt, frame, echo) = load_client(s);
     let servers: Vec<net::ServerChild> = libs
         .iter()
@@ -310,26 +334,32 @@ fn load(libs: &[&str], s: &Scenario, rounds: usize, secs: f64) -> Vec<(f64, u64)
         })
         .collect();
     let mut rates = vec![Vec::new(); libs.len()];
+    let mut cpu = vec![Vec::new(); libs.len()];
     // Warm-up (half a round each, not counted), then the rounds.
     for round in 0..=rounds {
         for k in 0..libs.len() {
             let i = (round + k) % libs.len();
             let secs = if round == 0 { secs / 2.0 } else { secs };
-            let (streams, rate) =
+            let cpu_before = servers[i].cpu_ns();
+            let (streams, rate, echoes) =
                 load_segment(&rt, std::mem::take(&mut conns[i]), &frame, echo, secs);
+            let cpu_ns = servers[i].cpu_ns().saturating_sub(cpu_before);
             conns[i] = streams;
             if round > 0 {
                 rates[i].push(rate);
+                cpu[i].push(cpu_ns as f64 / 1e3 / echoes.max(1) as f64);
             }
         }
     }
     drop(conns);
     rates
         .into_iter()
+        .zip(cpu)
         .zip(&servers)
-        .map(|(mut r, server)| {
-            r.sort_by(f64::total_cmp);
-            (r[r.len() / 2], server.peak_rss_kib())
+        .map(|((rate, cpu), server)| LoadResult {
+            rate: median(rate),
+            cpu_us: median(cpu),
+            peak_rss_kib: server.peak_rss_kib(),
         })
         .collect()
 }
@@ -406,14 +436,17 @@ fn main() {
             println!(
                 "Loopback echo, one message in flight per connection; servers on a current_thread \
                  runtime pinned to CPU 0, load generator on CPU 1; median of {rounds} rounds of \
-                 {secs} s, the libraries taking turns within each round. Cells: messages/s (server \
-                 peak RSS).\n"
+                 {secs} s, the libraries taking turns within each round. Cells: messages/s, the \
+                 server's CPU time (user + kernel) per echo, and its peak RSS. Where the load \
+                 generator's core is the saturated one (small messages), every server's rate is \
+                 near the generator's limit and the CPU per echo is what tells them apart.\n"
             );
             println!(
-                "| scenario | {} | ours ÷ best peer | ours peak RSS ÷ lowest peer's |",
+                "| scenario | {} | rate: ours ÷ best peer | CPU per echo: ours ÷ lowest peer's \
+                 | peak RSS: ours ÷ lowest peer's |",
                 libs.join(" | ")
             );
-            println!("|---|{}---:|---:|", "---:|".repeat(libs.len()));
+            println!("|---|{}---:|---:|---:|", "---:|".repeat(libs.len()));
             // `LOAD_SCENARIOS=0,2`: only those scenarios (indices into the list above).
             let only = std::env::var("LOAD_SCENARIOS").ok();
             for (i, s) in SCENARIOS.iter().enumerate() {
@@ -424,19 +457,32 @@ fn main() {
                 }
                 let results = load(&libs, s, rounds, secs);
                 let mut line = format!("| {} |", s.name());
-                for (rate, rss) in &results {
-                    line += &format!(" {:.1} k ({:.2} MiB) |", rate / 1e3, *rss as f64 / 1024.0);
+                for r in &results {
+                    line += &format!(
+                        " {:.1} k, {:.2} µs ({:.2} MiB) |",
+                        r.rate / 1e3,
+                        r.cpu_us,
+                        r.peak_rss_kib as f64 / 1024.0
+                    );
                 }
                 if libs[0] == "wsproto" && results.len() > 1 {
-                    let best = results[1..].iter().map(|r| r.0).fold(0.0, f64::max);
-                    let lowest = results[1..].iter().map(|r| r.1).min().unwrap_or(1).max(1);
+                    let peers = &results[1..];
+                    let best = peers.iter().map(|r| r.rate).fold(0.0, f64::max);
+                    let cpu = peers.iter().map(|r| r.cpu_us).fold(f64::INFINITY, f64::min);
+                    let rss = peers
+                        .iter()
+                        .map(|r| r.peak_rss_kib)
+                        .min()
+                        .unwrap_or(1)
+                        .max(1);
                     line += &format!(
-                        " {:.2}× | {:.2}× |",
-                        results[0].0 / best,
-                        results[0].1 as f64 / lowest as f64
+                        " {:.2}× | {:.2}× | {:.2}× |",
+                        results[0].rate / best,
+                        results[0].cpu_us / cpu,
+                        results[0].peak_rss_kib as f64 / rss as f64
                     );
                 } else {
-                    line += " | |";
+                    line += " | | |";
                 }
                 println!("{line}");
             }
