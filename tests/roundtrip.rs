@@ -286,6 +286,10 @@ enum Split {
     Chunks(Vec<usize>),
     /// Like `Chunks`, through `read_buf` + `commit`.
     ReadBuf(Vec<usize>),
+    /// Like `Chunks`, each read going in by way of the entry point its position picks in
+    /// turn: `receive`, `read_buf` + `commit`, or `take_read_buf` + `commit_read_buf` (the
+    /// input buffer's consumed space, spare space and lent space meet in every order).
+    Mixed(Vec<usize>),
 }
 
 fn split() -> impl Strategy<Value = Split> {
@@ -298,19 +302,38 @@ fn split() -> impl Strategy<Value = Split> {
         1 => Just(Split::Whole),
         1 => Just(Split::Bytewise),
         3 => sizes.clone().prop_map(Split::Chunks),
-        3 => sizes.prop_map(Split::ReadBuf),
+        3 => sizes.clone().prop_map(Split::ReadBuf),
+        2 => sizes.prop_map(Split::Mixed),
     ]
 }
 
-/// The read sizes for `split` over `len` bytes; large inputs get no tiny reads, to keep the
-/// test fast.
-fn read_sizes(split: &Split, len: usize) -> (Vec<usize>, bool) {
+/// How a read goes into the connection.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Entry {
+    Receive,
+    ReadBuf,
+    TakeReadBuf,
+}
+
+/// The read sizes for `split` over `len` bytes, and the entry point of each (cycled); large
+/// inputs get no tiny reads, to keep the test fast.
+fn read_sizes(split: &Split, len: usize) -> (Vec<usize>, Vec<Entry>) {
     let floor = if len > 64 * 1024 { 1024 } else { 1 };
+    let sizes = |s: &[usize]| s.iter().map(|&n| n.max(floor)).collect();
     match split {
-        Split::Whole => (vec![len.max(1)], false),
-        Split::Bytewise => (vec![floor], false),
-        Split::Chunks(s) => (s.iter().map(|&n| n.max(floor)).collect(), false),
-        Split::ReadBuf(s) => (s.iter().map(|&n| n.max(floor)).collect(), true),
+        Split::Whole => (vec![len.max(1)], vec![Entry::Receive]),
+        Split::Bytewise => (vec![floor], vec![Entry::Receive]),
+        Split::Chunks(s) => (sizes(s), vec![Entry::Receive]),
+        Split::ReadBuf(s) => (sizes(s), vec![Entry::ReadBuf]),
+        Split::Mixed(s) => (
+            sizes(s),
+            vec![
+                Entry::ReadBuf,
+                Entry::Receive,
+                Entry::TakeReadBuf,
+                Entry::ReadBuf,
+            ],
+        ),
     }
 }
 
@@ -322,21 +345,29 @@ fn feed_split(
     split: &Split,
     eof: bool,
 ) -> (Vec<Event>, Option<Error>) {
-    let (sizes, read_buf) = read_sizes(split, input.len());
+    let (sizes, entries) = read_sizes(split, input.len());
     let mut events = Vec::new();
     let mut error = None;
     let mut rest = input;
     let mut i = 0;
     while !rest.is_empty() {
         let mut n = sizes[i % sizes.len()].min(rest.len());
+        let entry = entries[i % entries.len()];
         i += 1;
-        if read_buf {
-            let buf = c.read_buf();
-            n = n.min(buf.len());
-            buf[..n].copy_from_slice(&rest[..n]);
-            c.commit(n);
-        } else {
-            c.receive(&rest[..n]);
+        match entry {
+            Entry::Receive => c.receive(&rest[..n]),
+            Entry::ReadBuf => {
+                let buf = c.read_buf();
+                n = n.min(buf.len());
+                buf[..n].copy_from_slice(&rest[..n]);
+                c.commit(n);
+            }
+            Entry::TakeReadBuf => {
+                let mut buf = c.take_read_buf();
+                n = n.min(buf.len());
+                buf[..n].copy_from_slice(&rest[..n]);
+                c.commit_read_buf(buf, n);
+            }
         }
         rest = &rest[n..];
         let (ev, err) = drain(c);

@@ -12,11 +12,18 @@ use crate::message::MessageKind;
 use crate::utf8::Utf8Validator;
 
 /// The input buffer.
+///
+/// Bytes consumed by copying them out (fragments joined into a message, control frames, headers)
+/// only move `start` on, and once nothing is buffered the whole buffer is reused from its
+/// beginning: it stays initialised, so the next read into it needs no zeroing. Bytes handed out
+/// without a copy are split off the front (that memory goes with them).
 #[derive(Debug, Default)]
 pub(super) struct Input {
-    /// `buf[..filled]` holds received bytes, starting at the current frame's header or at its
-    /// not yet consumed payload; `buf[filled..]` is zeroed space lent by `spare`.
+    /// `buf[start..start + filled]` holds received bytes, starting at the current frame's
+    /// header or at its not yet consumed payload; `buf[start + filled..]` is initialised space
+    /// lent by `spare`; `buf[..start]` was consumed.
     buf: BytesMut,
+    start: usize,
     filled: usize,
 }
 
@@ -30,60 +37,113 @@ impl Input {
     /// The received bytes not yet consumed.
     #[inline]
     pub fn received(&self) -> &[u8] {
-        &self.buf[..self.filled]
+        &self.buf[self.start..self.end()]
+    }
+
+    /// Where the received bytes end in `buf`.
+    #[inline]
+    fn end(&self) -> usize {
+        self.start + self.filled
+    }
+
+    /// The received bytes from `from` to `to` (offsets from the first one).
+    #[inline]
+    fn range_mut(&mut self, from: usize, to: usize) -> &mut [u8] {
+        &mut self.buf[self.start + from..self.start + to]
+    }
+
+    /// The received bytes from `from` to `to` (offsets from the first one).
+    #[inline]
+    fn range(&self, from: usize, to: usize) -> &[u8] {
+        &self.buf[self.start + from..self.start + to]
+    }
+
+    /// Moves the received bytes to the front of the buffer (a copy of what is buffered, as a
+    /// reallocating `reserve` would make), so that the consumed space before them is reused.
+    fn compact(&mut self) {
+        if self.start > 0 {
+            let end = self.end();
+            self.buf.copy_within(self.start..end, 0);
+            self.start = 0;
+        }
+    }
+
+    /// Drops the consumed bytes before the received ones, before the front is split off.
+    #[inline]
+    fn drop_consumed(&mut self) {
+        if self.start > 0 {
+            self.buf.advance(self.start);
+            self.start = 0;
+        }
+    }
+
+    /// Records that the first `n` received bytes were consumed where they are.
+    #[inline]
+    fn consume_in_place(&mut self, n: usize) {
+        self.filled -= n;
+        // Nothing buffered: the whole (initialised) buffer is free again.
+        self.start = if self.filled == 0 { 0 } else { self.start + n };
     }
 
     pub fn push(&mut self, data: &[u8]) {
-        let end = self.filled + data.len();
+        if self.end() + data.len() > self.buf.len() {
+            self.compact();
+        }
+        let (at, end) = (self.end(), self.end() + data.len());
         if end <= self.buf.len() {
-            self.buf[self.filled..end].copy_from_slice(data);
+            self.buf[at..end].copy_from_slice(data);
         } else {
-            self.buf.truncate(self.filled);
+            self.buf.truncate(at);
             self.buf.extend_from_slice(data);
         }
-        self.filled = end;
+        self.filled += data.len();
     }
 
     pub fn spare(&mut self, min: usize) -> &mut [u8] {
-        if self.buf.len() - self.filled < min {
-            // Zero only the new part; lent space that was not filled stays initialised.
-            self.buf.resize(self.filled + min, 0);
+        if self.buf.len() - self.end() < min {
+            self.compact();
+            if self.buf.len() - self.filled < min {
+                // Zero only the new part; lent space that was not filled stays initialised.
+                self.buf.resize(self.filled + min, 0);
+            }
         }
-        &mut self.buf[self.filled..]
+        let end = self.end();
+        &mut self.buf[end..]
     }
 
     pub fn commit(&mut self, n: usize) {
-        self.filled += n.min(self.buf.len() - self.filled);
+        self.filled += n.min(self.buf.len() - self.end());
     }
 
     /// The spare space (at least `min` bytes, initialised) split off as an owned buffer.
     pub fn lend(&mut self, min: usize) -> BytesMut {
         self.spare(min);
-        self.buf.split_off(self.filled)
+        let end = self.end();
+        self.buf.split_off(end)
     }
 
     /// Appends the first `n` bytes of `lent`: without a copy when it is the buffer `lend` gave
     /// and nothing was received meanwhile (the two halves are adjacent again).
     pub fn give_back(&mut self, mut lent: BytesMut, n: usize) {
         lent.truncate(n);
-        self.buf.truncate(self.filled);
+        self.buf.truncate(self.end());
         self.filled += lent.len();
         self.buf.unsplit(lent);
     }
 
     /// Frees the buffer when it holds no unprocessed bytes (a partial frame's state is relative
-    /// to the buffer's start and has nothing buffered then, so it stays valid).
+    /// to the first received byte and has nothing buffered then, so it stays valid).
     pub fn release_if_empty(&mut self) {
         if self.filled == 0 {
             self.buf = BytesMut::new();
+            self.start = 0;
         }
     }
 
     /// Drops the first `n` received bytes (a frame header).
     #[inline]
     pub fn skip(&mut self, n: usize) {
-        self.filled -= n;
-        self.buf.advance(n);
+        self.consume_in_place(n);
     }
 
     /// Unmasks, in place, the payload of the frame at the front of the input, whose header is
@@ -96,7 +156,7 @@ impl Input {
         len: usize,
         mask: Option<[u8; 4]>,
     ) -> &[u8] {
-        let payload = &mut self.buf[header_len..header_len + len];
+        let payload = self.range_mut(header_len, header_len + len);
         if let Some(key) = mask
             && !payload.is_empty()
         {
@@ -110,6 +170,7 @@ impl Input {
     #[inline]
     pub fn take_whole_frame(&mut self, header_len: usize, len: usize) -> Bytes {
         let frame_len = header_len + len;
+        self.drop_consumed();
         self.filled -= frame_len;
         let mut frame = self.buf.split_to(frame_len).freeze();
         frame.advance(header_len);
@@ -121,7 +182,8 @@ impl Input {
     /// than when a read reaches its end mid-frame (which would move the whole partial frame).
     /// Never allocates.
     pub fn make_room_for(&mut self, frame_len: usize) {
-        if frame_len > self.buf.capacity() {
+        if frame_len > self.buf.capacity() - self.start {
+            self.drop_consumed();
             let _ = self.buf.try_reclaim(frame_len - self.buf.len());
         }
     }
@@ -161,14 +223,14 @@ impl FrameProgress {
     #[inline]
     pub fn unmask_arrived<'a>(&mut self, input: &'a mut Input) -> &'a [u8] {
         let available = (input.filled as u64).min(self.remaining) as usize;
-        let masked = &mut input.buf[self.done..available];
+        let masked = input.range_mut(self.done, available);
         if let Some(key) = self.header.mask
             && !masked.is_empty()
         {
             apply_mask(masked, key, (self.offset % 4) as usize + self.done);
         }
         self.done = available;
-        let fresh = &input.buf[self.returned..available];
+        let fresh = input.range(self.returned, available);
         self.returned = available;
         fresh
     }
@@ -189,8 +251,12 @@ impl FrameProgress {
         if n == 0 {
             return 0;
         }
-        // Zeroed space lent by `spare` beyond the received bytes is dropped first.
-        input.buf.truncate(input.filled);
+        // Space lent by `spare` beyond the received bytes is dropped first; consumed space
+        // before them is reused rather than the allocation grown.
+        if input.end() + n > input.buf.capacity() {
+            input.compact();
+        }
+        input.buf.truncate(input.end());
         extend_masked(
             &mut input.buf,
             &data[..n],
@@ -211,7 +277,7 @@ impl FrameProgress {
     /// The unmasked payload bytes at the front of the input.
     #[cfg_attr(not(feature = "deflate"), allow(dead_code))]
     pub fn unmasked<'a>(&self, input: &'a Input) -> &'a [u8] {
-        &input.buf[..self.done]
+        input.range(0, self.done)
     }
 
     /// Every byte of the payload not yet consumed has arrived and is unmasked.
@@ -240,13 +306,14 @@ impl FrameProgress {
     #[inline]
     pub fn take(&mut self, input: &mut Input, n: usize) -> BytesMut {
         self.consumed(n);
+        input.drop_consumed();
         input.filled -= n;
         input.buf.split_to(n)
     }
 
     /// Appends the first `n` unmasked bytes to `dst` and drops them from the input.
     pub fn move_into(&mut self, input: &mut Input, n: usize, dst: &mut BytesMut) {
-        dst.extend_from_slice(&input.buf[..n]);
+        dst.extend_from_slice(input.range(0, n));
         self.discard(input, n);
     }
 
@@ -255,8 +322,8 @@ impl FrameProgress {
     pub fn move_unmasking_into(&mut self, input: &mut Input, dst: &mut BytesMut) {
         let available = (input.filled as u64).min(self.remaining) as usize;
         dst.reserve(available);
-        dst.extend_from_slice(&input.buf[..self.done]);
-        let masked = &input.buf[self.done..available];
+        dst.extend_from_slice(input.range(0, self.done));
+        let masked = input.range(self.done, available);
         match self.header.mask {
             Some(key) => extend_masked(dst, masked, key, (self.offset % 4) as usize + self.done),
             None => dst.extend_from_slice(masked),
@@ -269,8 +336,7 @@ impl FrameProgress {
     /// Drops the first `n` unmasked bytes from the input (they were used where they are).
     pub fn discard(&mut self, input: &mut Input, n: usize) {
         self.consumed(n);
-        input.filled -= n;
-        input.buf.advance(n);
+        input.consume_in_place(n);
     }
 }
 
