@@ -286,9 +286,9 @@ enum Split {
     Chunks(Vec<usize>),
     /// Like `Chunks`, through `read_buf` + `commit`.
     ReadBuf(Vec<usize>),
-    /// Like `Chunks`, each read going in by way of the entry point its position picks in
-    /// turn: `receive`, `read_buf` + `commit`, or `take_read_buf` + `commit_read_buf` (the
-    /// input buffer's consumed space, spare space and lent space meet in every order).
+    /// Like `Chunks`, the reads going in by way of `read_buf` + `commit`, `receive`,
+    /// `take_read_buf` + `commit_read_buf` and `read_buf` + `commit` again, cycled (the input
+    /// buffer's consumed space, spare space and lent space meet in every order).
     Mixed(Vec<usize>),
 }
 

@@ -58,13 +58,21 @@ impl Input {
         &self.buf[self.start + from..self.start + to]
     }
 
-    /// Moves the received bytes to the front of the buffer (a copy of what is buffered, as a
-    /// reallocating `reserve` would make), so that the consumed space before them is reused.
-    fn compact(&mut self) {
-        if self.start > 0 {
+    /// Before `additional` more bytes go in after the received ones and do not fit in `buf`'s
+    /// length: makes the consumed space before them usable. When at most `additional` bytes are
+    /// buffered they are moved to the front (a copy no larger than the zeroing or copying of
+    /// the new bytes that it saves); a larger partial frame stays where it is, and the consumed
+    /// space is dropped so that growing the buffer can reclaim it.
+    fn make_room(&mut self, additional: usize) {
+        if self.start == 0 {
+            return;
+        }
+        if self.filled <= additional {
             let end = self.end();
             self.buf.copy_within(self.start..end, 0);
             self.start = 0;
+        } else {
+            self.drop_consumed();
         }
     }
 
@@ -87,7 +95,7 @@ impl Input {
 
     pub fn push(&mut self, data: &[u8]) {
         if self.end() + data.len() > self.buf.len() {
-            self.compact();
+            self.make_room(data.len());
         }
         let (at, end) = (self.end(), self.end() + data.len());
         if end <= self.buf.len() {
@@ -101,10 +109,10 @@ impl Input {
 
     pub fn spare(&mut self, min: usize) -> &mut [u8] {
         if self.buf.len() - self.end() < min {
-            self.compact();
-            if self.buf.len() - self.filled < min {
+            self.make_room(min);
+            if self.buf.len() - self.end() < min {
                 // Zero only the new part; lent space that was not filled stays initialised.
-                self.buf.resize(self.filled + min, 0);
+                self.buf.resize(self.end() + min, 0);
             }
         }
         let end = self.end();
@@ -252,9 +260,9 @@ impl FrameProgress {
             return 0;
         }
         // Space lent by `spare` beyond the received bytes is dropped first; consumed space
-        // before them is reused rather than the allocation grown.
+        // before them is made usable when the allocation is too small.
         if input.end() + n > input.buf.capacity() {
-            input.compact();
+            input.make_room(n);
         }
         input.buf.truncate(input.end());
         extend_masked(
@@ -396,5 +404,73 @@ impl Reader {
         self.frame = None;
         self.message = None;
         self.utf8.reset();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+    use alloc::vec::Vec;
+
+    #[test]
+    fn space_consumed_by_copying_is_reused_without_growing() {
+        let mut input = Input::default();
+        input.spare(64);
+        input.commit(64);
+        let (base, capacity) = (input.received().as_ptr(), input.buf.capacity());
+        input.skip(14);
+        input.consume_in_place(50);
+        assert_eq!(input.len(), 0);
+        // Empty again: lent from the buffer's start, still initialised, nothing reallocated.
+        let spare = input.spare(64);
+        assert_eq!((spare.as_ptr(), spare.len()), (base, 64));
+        assert_eq!(input.buf.capacity(), capacity);
+    }
+
+    #[test]
+    fn a_few_buffered_bytes_move_to_the_front_when_room_runs_out() {
+        let mut input = Input::default();
+        input.spare(64);
+        input.commit(64);
+        let base = input.received().as_ptr();
+        input.buf[60..].copy_from_slice(b"tail");
+        input.skip(60);
+        let spare_len = input.spare(32).len();
+        assert_eq!(input.received(), b"tail");
+        assert_eq!(input.received().as_ptr(), base);
+        assert_eq!(spare_len, 64 - 4);
+    }
+
+    #[test]
+    fn a_large_partial_frame_is_not_moved_to_make_room() {
+        let mut input = Input::default();
+        input.spare(4096);
+        input.commit(4096);
+        input.skip(10);
+        let payload = input.received().as_ptr();
+        // 4086 buffered bytes, more than the space asked for: they stay where they are (the
+        // consumed header is dropped instead), so no read copies the partial frame again.
+        input.spare(1024);
+        assert_eq!(input.received().as_ptr(), payload);
+        assert_eq!(input.len(), 4086);
+    }
+
+    #[test]
+    fn pushed_bytes_follow_the_buffered_ones_whichever_way_room_is_made() {
+        for (buffered, pushed) in [(3usize, 10usize), (40, 10), (0, 100)] {
+            let mut input = Input::default();
+            input.push(&[7; 64]);
+            input.skip(64 - buffered);
+            let data: Vec<u8> = (0..pushed as u8).collect();
+            input.push(&data);
+            let mut expected = vec![7; buffered];
+            expected.extend_from_slice(&data);
+            assert_eq!(
+                input.received(),
+                &expected[..],
+                "{buffered} buffered, {pushed} pushed"
+            );
+        }
     }
 }
