@@ -416,15 +416,20 @@ mod tests {
     #[test]
     fn space_consumed_by_copying_is_reused_without_growing() {
         let mut input = Input::default();
-        input.spare(64);
+        input.spare(64).fill(0xa5);
         input.commit(64);
         let (base, capacity) = (input.received().as_ptr(), input.buf.capacity());
         input.skip(14);
         input.consume_in_place(50);
         assert_eq!(input.len(), 0);
-        // Empty again: lent from the buffer's start, still initialised, nothing reallocated.
+        // Empty again: lent from the buffer's start, nothing reallocated, and not zeroed again
+        // (the space still holds the bytes read into it).
         let spare = input.spare(64);
         assert_eq!((spare.as_ptr(), spare.len()), (base, 64));
+        assert!(
+            spare.iter().all(|&b| b == 0xa5),
+            "the reused space was zeroed"
+        );
         assert_eq!(input.buf.capacity(), capacity);
     }
 
